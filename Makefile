@@ -1,0 +1,37 @@
+# make demo: set up .venv, then synthetic gestures -> prepare -> train -> evaluate -> app on a video.
+# make test: set up .venv, then the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := demo
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/activate: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(BIN)/activate
+
+demo: $(BIN)/activate
+	$(BIN)/python synthetic.py $(DEMO)/synthetic --clips-per-class 60 --video $(DEMO)/gestures.mp4
+	$(BIN)/python prepare.py $(DEMO)/synthetic --out $(DEMO)/data --gray
+	$(BIN)/python train.py --data $(DEMO)/data --run $(DEMO)/model --fresh --lr-schedule 2e-3:12,5e-4:4
+	$(BIN)/python evaluate.py --run $(DEMO)/model
+	$(BIN)/python app.py --run $(DEMO)/model --source $(DEMO)/gestures.mp4 --no-display --sync \
+		--output $(DEMO)/gestures_annotated.mp4 --log $(DEMO)/predictions.jsonl
+	$(BIN)/python demo_report.py $(DEMO)
+
+test: $(BIN)/activate
+	$(BIN)/python -m pytest -q tests
+
+lint: $(BIN)/activate
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: $(BIN)/activate
+	$(BIN)/python bench/data_pipeline.py
+	$(BIN)/python bench/app_latency.py
+
+clean:
+	rm -rf $(DEMO)

@@ -1,0 +1,249 @@
+"""Recognise gestures live from a webcam or a video, drawing the prediction over the picture.
+
+    python app.py                                   # webcam 0, model from model/
+    python app.py --source clip.mp4 --no-display --output annotated.mp4 --log predictions.jsonl
+
+Frames are taken at the rate the model was trained on (the dataset's frame rate divided by
+the run's stride), whatever the camera delivers, so gestures keep their speed. The model runs
+in a background thread on the latest frames, so the picture never waits for it. A label is
+shown only when its score, averaged over the last few predictions, is above the threshold.
+Press q or Esc to quit.
+"""
+
+import argparse
+import collections
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from datagenerator import preprocess_frame
+from train import load_run
+
+
+class Recognizer:
+    """Keeps the last frames the model needs and turns them into smoothed predictions."""
+
+    def __init__(self, predict, config, classes, threshold=0.5, smoothing=3, background=True):
+        """`predict` maps a clip (1, time, height, width, channels) to probabilities (1, classes)."""
+        self.classes, self.threshold = classes, threshold
+        self.size, self.channels = (config["size"],) * 2, config["channels"]
+        self.period = config["stride"] / config["fps"]  # seconds between the frames the model sees
+        self.frames = collections.deque(maxlen=config["frames"])
+        self.recent = collections.deque(maxlen=smoothing)
+        self.predict = predict
+        self.next_time = None
+        self.latest = None  # (frame index, time, probabilities) of the newest prediction
+        self.events = []  # every prediction, for the log
+        self.latencies = []
+        self.lock = threading.Lock()
+        self.job = None
+        self.wake = threading.Condition(self.lock)
+        self.background = background
+        if background:
+            self.worker = threading.Thread(target=self._work, daemon=True)
+            self.running = True
+            self.worker.start()
+
+    def add(self, frame, index, timestamp):
+        """Offers a source frame; keeps it if it is due, and starts a prediction when ready."""
+        if self.next_time is not None and timestamp + 1e-6 < self.next_time:
+            return
+        if self.next_time is None or timestamp - self.next_time > self.period:
+            self.next_time = timestamp  # first frame, or the source stalled: restart the clock
+        self.next_time += self.period
+        self.frames.append(preprocess_frame(frame, self.size, self.channels))
+        if len(self.frames) < self.frames.maxlen:
+            return
+        clip = np.stack(self.frames)[None]  # (1, time, height, width, channels)
+        if not self.background:
+            self._run(clip, index, timestamp)
+            return
+        with self.lock:
+            if self.job is None:  # the model is free: give it the newest clip
+                self.job = (clip, index, timestamp)
+                self.wake.notify()
+
+    def _work(self):
+        while True:
+            with self.lock:
+                while self.job is None and self.running:
+                    self.wake.wait()
+                if not self.running:
+                    return
+                clip, index, timestamp = self.job
+            self._run(clip, index, timestamp)
+            with self.lock:
+                self.job = None
+
+    def _run(self, clip, index, timestamp):
+        started = time.perf_counter()
+        probabilities = np.asarray(self.predict(clip))[0]
+        self.latencies.append(time.perf_counter() - started)
+        with self.lock:
+            self.recent.append(probabilities)
+            self.latest = (index, timestamp, probabilities)
+            label, score, top = self.state()
+            self.events.append({"frame": index, "time": round(timestamp, 3), "label": label, "score": round(score, 4),
+                                "top": [[name, round(p, 4)] for name, p in top]})
+
+    def state(self):
+        """(label or None, its smoothed score, top-3 [(name, score)]) of recent predictions."""
+        if not self.recent:
+            return None, 0.0, []
+        smoothed = np.mean(self.recent, axis=0)
+        order = np.argsort(-smoothed)[:3]
+        top = [(self.classes[i], float(smoothed[i])) for i in order]
+        label, score = top[0]
+        return (label if score >= self.threshold else None), score, top
+
+    def close(self):
+        if self.background:
+            with self.lock:
+                self.running = False
+                self.wake.notify()
+            self.worker.join(timeout=10)
+
+
+def compiled_predictor(model):
+    """The model as one compiled graph: much faster per call than eager `model(clip)` or `predict`."""
+    call = tf.function(lambda clip: model(clip, training=False), reduce_retracing=True)
+    return lambda clip: call(tf.constant(clip)).numpy()
+
+
+def draw(frame, label, top, fps):
+    """Top-3 labels with probability bars, the frames per second, and the recognised label."""
+    height, width = frame.shape[:2]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    lines = len(top) + 1
+    panel = frame[: 10 + 20 * lines, : min(width, 300)]
+    panel[:] = (panel * 0.45).astype(np.uint8)  # darken behind the text
+    for row, (name, score) in enumerate(top):
+        y = 20 + 20 * row
+        cv2.rectangle(frame, (8, y - 12), (8 + int(120 * score), y + 4), (80, 200, 80), -1)
+        cv2.putText(frame, f"{score:4.2f} {name}", (12, y), font, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(frame, f"{fps:4.1f} fps", (12, 20 + 20 * len(top)), font, 0.45, (200, 200, 200), 1, cv2.LINE_AA)
+    if label:
+        text_width = cv2.getTextSize(label, font, 1.0, 2)[0][0]
+        scale = min(0.8, 0.95 * (width - 20) / text_width)  # the whole label fits the picture
+        cv2.putText(frame, label, (10, height - 14), font, scale, (0, 0, 0), 4, cv2.LINE_AA)
+        cv2.putText(frame, label, (10, height - 14), font, scale, (60, 255, 60), 2, cv2.LINE_AA)
+    return frame
+
+
+def score_gestures(events, sidecar, grace=1.5):
+    """Which gestures of a labelled video (synthetic.py --video) the app showed in time.
+
+    A gesture counts as recognised when its label was shown between its start and `grace`
+    seconds after its end (a clip-level model answers once it has seen most of the gesture).
+    """
+    recognised = []
+    for gesture in sidecar["gestures"]:
+        last = gesture["end"] + grace * sidecar["fps"]
+        shown = {e["label"] for e in events if gesture["start"] <= e["frame"] <= last}
+        recognised.append(gesture["label"] in shown)
+    return recognised
+
+
+def open_source(source):
+    """(capture, is_camera) for a camera index, a video file or a stream URL."""
+    is_camera = source.isdigit()
+    if not is_camera and "://" not in source and not Path(source).is_file():
+        raise FileNotFoundError(f"No video file {source}; give --source a camera index, a file or a URL.")
+    capture = cv2.VideoCapture(int(source) if is_camera else source)
+    if not capture.isOpened():
+        hint = "no camera here? try --source FILE" if is_camera else "is it a video OpenCV can decode?"
+        raise OSError(f"Cannot open {'camera ' if is_camera else ''}{source} ({hint}).")
+    return capture, is_camera
+
+
+def run(args):
+    config, classes, model = load_run(args.run)
+    capture, is_camera = open_source(args.source)
+    source_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    recognizer = Recognizer(compiled_predictor(model), config, classes, args.threshold, args.smoothing, background=not args.sync)
+    writer, log = None, open(args.log, "w", encoding="utf-8") if args.log else None
+    started, shown, logged = time.monotonic(), 0, 0
+    fps = 0.0
+    try:
+        index = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            # a camera's frames are timed by the clock; a file's by its frame rate
+            timestamp = time.monotonic() - started if is_camera else index / source_fps
+            if not is_camera and not args.sync and not args.fast:  # play a file in real time, as a camera would
+                time.sleep(max(0.0, timestamp - (time.monotonic() - started)))
+            recognizer.add(frame, index, timestamp)
+            label, _, top = recognizer.state()
+            elapsed = time.monotonic() - started
+            fps = (index + 1) / elapsed if elapsed > 0 else 0.0
+            draw(frame, label, top, fps)
+            if args.output:
+                if writer is None:
+                    writer = cv2.VideoWriter(args.output, cv2.VideoWriter_fourcc(*"mp4v"), source_fps, frame.shape[1::-1])
+                writer.write(frame)
+            if log:
+                for event in recognizer.events[logged:]:
+                    log.write(json.dumps(event) + "\n")
+                logged = len(recognizer.events)
+            if not args.no_display:
+                cv2.imshow("gestures", frame)
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    break
+            shown, index = shown + 1, index + 1
+    finally:
+        recognizer.close()
+        capture.release()
+        if writer:
+            writer.release()
+        if log:
+            for event in recognizer.events[logged:]:
+                log.write(json.dumps(event) + "\n")
+            log.close()
+        if not args.no_display:
+            cv2.destroyAllWindows()
+    latency = 1000 * float(np.median(recognizer.latencies)) if recognizer.latencies else float("nan")
+    print(f"Showed {shown} frames at {fps:.1f} fps; {len(recognizer.events)} predictions, "
+          f"median {latency:.0f} ms each" + (f"; wrote {args.output}" if args.output else ""))
+    if args.expect:
+        sidecar = json.loads(Path(args.expect).read_text(encoding="utf-8"))
+        recognised = score_gestures(recognizer.events, sidecar)
+        missed = [g["label"] for g, ok in zip(sidecar["gestures"], recognised) if not ok]
+        print(f"Recognised {sum(recognised)} of {len(recognised)} gestures in the video"
+              + (f"; missed: {', '.join(missed)}" if missed else ""))
+    return recognizer.events
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", default="model", help="run folder written by train.py (default: model)")
+    parser.add_argument("--source", default="0", help="camera index, video file or stream URL (default: 0)")
+    parser.add_argument("--no-display", action="store_true", help="no window (for servers; use --output to see the result)")
+    parser.add_argument("--output", help="write the annotated video to this .mp4 file")
+    parser.add_argument("--log", help="write one JSON line per prediction to this file")
+    parser.add_argument("--threshold", type=float, default=0.5, help="smoothed score a label needs to be shown (default: 0.5)")
+    parser.add_argument("--smoothing", type=int, default=3, help="predictions averaged for the shown label (default: 3)")
+    parser.add_argument("--sync", action="store_true", help="predict in the main loop, on every frame the model takes "
+                        "(a file then gives the same predictions every time)")
+    parser.add_argument("--expect", help="a video's sidecar from synthetic.py --video: report which gestures were recognised")
+    parser.add_argument("--fast", action="store_true", help="read a video file as fast as possible instead of in real time")
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (FileNotFoundError, OSError, ValueError) as error:
+        sys.exit(f"app.py: {error}")
+    except cv2.error as error:
+        if "display" in str(error).lower() or "gtk" in str(error).lower() or "qt" in str(error).lower():
+            sys.exit("app.py: cannot open a window here (no display?); use --no-display with --output FILE.mp4.")
+        raise
+
+
+if __name__ == "__main__":
+    main()

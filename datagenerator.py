@@ -1,0 +1,150 @@
+"""Batches of clips from a prepared DATA_DIR, as a `keras.utils.PyDataset`.
+
+    data = ClipDataset("data", "train", batch_size=16, num_frames=16, size=(112, 112), channels=1)
+    clips, labels = data[0]  # (16, 16, 112, 112, 1) float32 in [-1, 1], (16,) int32
+
+Training sampling jitters the temporal start and stride and applies one random transform per
+clip (rotation, zoom, shift, brightness, contrast) to all its frames alike; the randomness comes
+from a generator seeded by (seed, epoch, batch), so any batch can be reproduced. Validation
+sampling is centred and deterministic, without augmentation. There are no flips: they turn
+"Swiping Left" into "Swiping Right".
+
+`preprocess_frame` is the one function that turns a camera or dataset frame into model input;
+`app.py` uses it too, so training and inference see the same pixels.
+"""
+
+import cv2
+import keras
+import numpy as np
+
+from prepare import FRAME_NAME, clip_folder, read_classes, read_index
+
+MAX_ROTATION = 10.0  # degrees, either way
+MAX_ZOOM = 0.1  # zoom in or out by up to 10 %
+MAX_SHIFT = 0.1  # of the frame size
+MAX_BRIGHTNESS = 0.2  # on the [-1, 1] scale
+MAX_CONTRAST = 0.2  # factor 0.8 .. 1.2
+
+
+def preprocess_frame(frame, size=(112, 112), channels=1):
+    """A BGR or gray uint8 frame -> float32 (height, width, channels) in [-1, 1]."""
+    height, width = size
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB)
+    elif channels == 3:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[:2] != (height, width):
+        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    frame = frame.reshape(height, width, channels).astype(np.float32)
+    return frame / 127.5 - 1.0
+
+
+def sample_indices(num_available, num_frames, stride, rng=None):
+    """Which frames of a clip to use: `num_frames` indices `stride` apart.
+
+    With `rng` (training) the stride is jittered by one either way and the start is random;
+    without it the window is centred. A clip too short for the stride gets the largest stride
+    that fits; one shorter than `num_frames` is spread over its length, repeating frames.
+    """
+    if rng is not None:
+        stride = int(rng.integers(max(1, stride - 1), stride + 2))
+    stride = max(1, min(stride, (num_available - 1) // max(1, num_frames - 1)))
+    span = (num_frames - 1) * stride + 1
+    if num_available >= span:
+        start = int(rng.integers(0, num_available - span + 1)) if rng is not None else (num_available - span) // 2
+        return start + stride * np.arange(num_frames)
+    return np.round(np.linspace(0, num_available - 1, num_frames)).astype(int)
+
+
+def random_transform(rng, size):
+    """One clip's augmentation: an affine matrix and a brightness/contrast pair."""
+    height, width = size
+    angle = rng.uniform(-MAX_ROTATION, MAX_ROTATION)
+    zoom = rng.uniform(1 - MAX_ZOOM, 1 + MAX_ZOOM)
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, zoom)
+    matrix[:, 2] += rng.uniform(-MAX_SHIFT, MAX_SHIFT, 2) * (width, height)
+    brightness = rng.uniform(-MAX_BRIGHTNESS, MAX_BRIGHTNESS)
+    contrast = rng.uniform(1 - MAX_CONTRAST, 1 + MAX_CONTRAST)
+    return matrix, brightness, contrast
+
+
+def augment_clip(clip, transform):
+    """Applies one transform to every frame of a (time, height, width, channels) clip."""
+    matrix, brightness, contrast = transform
+    frames, height, width, channels = clip.shape
+    out = np.empty_like(clip)
+    for t in range(frames):
+        warped = cv2.warpAffine(clip[t], matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        out[t] = warped.reshape(height, width, channels)
+    mean = out.mean()
+    return np.clip((out - mean) * contrast + mean + brightness, -1.0, 1.0)
+
+
+class ClipDataset(keras.utils.PyDataset):
+    """Clips and integer labels of one split of a prepared DATA_DIR.
+
+    Args:
+        data_dir: folder written by `prepare.py`.
+        split: "train", "validation" or "test".
+        batch_size: clips per batch.
+        num_frames, size, channels: the clip shape, (num_frames, *size, channels).
+        stride: frames skipped between sampled frames (2 at Jester's 12 fps covers 2.6 s).
+        augment: random sampling and transforms; default True for "train" only.
+        shuffle: a new clip order every epoch; default True for "train" only.
+        seed, epoch: where the randomness starts; `epoch` moves on after each epoch.
+        **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` for `PyDataset`.
+    """
+
+    def __init__(self, data_dir, split="train", batch_size=16, num_frames=16, size=(112, 112), channels=1,
+                 stride=2, augment=None, shuffle=None, seed=0, epoch=0, **kwargs):
+        super().__init__(**kwargs)
+        self.data_dir, self.split = data_dir, split
+        self.rows = read_index(data_dir, split)
+        if not self.rows:
+            raise ValueError(f"No clips of split {split!r} in {data_dir}/index.csv.")
+        self.classes = read_classes(data_dir)
+        class_index = {name: i for i, name in enumerate(self.classes)}
+        self.labels = np.array([class_index.get(row["label"], -1) for row in self.rows], dtype=np.int32)
+        self.batch_size, self.num_frames, self.size = batch_size, num_frames, tuple(size)
+        self.channels, self.stride = channels, stride
+        self.augment = split == "train" if augment is None else augment
+        self.shuffle = split == "train" if shuffle is None else shuffle
+        self.seed, self.epoch = seed, epoch
+
+    def __len__(self):
+        return -(-len(self.rows) // self.batch_size)
+
+    def order(self):
+        """Clip order of the current epoch, the same for the same (seed, epoch)."""
+        if not self.shuffle:
+            return np.arange(len(self.rows))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.rows))
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(f"Batch {index} out of range for {len(self)} batches.")
+        members = self.order()[index * self.batch_size : (index + 1) * self.batch_size]
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
+        clips = np.stack([self.load_clip(i, rng) for i in members])
+        return clips, self.labels[members]
+
+    def load_clip(self, i, rng=None):
+        """(num_frames, height, width, channels) float32 of clip number i."""
+        row = self.rows[i]
+        folder = clip_folder(self.data_dir, row["clip"])
+        flag = cv2.IMREAD_GRAYSCALE if self.channels == 1 else cv2.IMREAD_COLOR
+        frames = []
+        for t in sample_indices(row["num_frames"], self.num_frames, self.stride, rng):
+            path = folder / FRAME_NAME.format(t + 1)
+            frame = cv2.imread(str(path), flag)
+            if frame is None:
+                raise OSError(f"Cannot read {path}: the prepared data is incomplete; run prepare.py again.")
+            frames.append(preprocess_frame(frame, self.size, self.channels))
+        clip = np.stack(frames)
+        if rng is not None:
+            clip = augment_clip(clip, random_transform(rng, self.size))
+        return clip
+
+    def on_epoch_end(self):
+        # Keras stops the workers before calling this, so no batch sees a half-changed epoch.
+        self.epoch += 1

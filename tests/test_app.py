@@ -1,0 +1,93 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import app
+from prepare import read_classes
+
+
+def count_frames(path):
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    return count
+
+
+def test_headless_run_on_a_video_writes_annotated_video_and_log(trained_run, gesture_video, tmp_path):
+    output, log = tmp_path / "annotated.mp4", tmp_path / "predictions.jsonl"
+    app.main(["--run", str(trained_run), "--source", str(gesture_video), "--no-display", "--sync",
+              "--threshold", "0", "--output", str(output), "--log", str(log)])
+    sidecar = json.loads(gesture_video.with_name("gestures.mp4.json").read_text())
+    assert count_frames(output) == sidecar["num_frames"]
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    classes = read_classes(trained_run)
+    # 12 fps source, stride 2: the model takes every other frame; 8 frames fill the buffer first
+    assert len(events) == (sidecar["num_frames"] + 1) // 2 - 7
+    assert [e["frame"] for e in events] == list(range(14, sidecar["num_frames"], 2))
+    for event in events:
+        assert set(event) == {"frame", "time", "label", "score", "top"}
+        assert event["label"] in classes and len(event["top"]) == 3
+        assert event["score"] == event["top"][0][1]
+        assert event["time"] == pytest.approx(event["frame"] / 12, abs=1e-3)
+    # the drawing is in the written video: the top-left panel differs from the source
+    source, annotated = cv2.VideoCapture(str(gesture_video)), cv2.VideoCapture(str(output))
+    for _ in range(20):
+        frame, drawn = source.read()[1], annotated.read()[1]
+    assert np.abs(frame[:40, :120].astype(int) - drawn[:40, :120]).mean() > 10
+
+
+def test_sync_predictions_are_repeatable(trained_run, gesture_video, tmp_path):
+    logs = []
+    for name in ("a", "b"):
+        log = tmp_path / f"{name}.jsonl"
+        app.main(["--run", str(trained_run), "--source", str(gesture_video), "--no-display", "--sync", "--log", str(log)])
+        logs.append(log.read_text())
+    assert logs[0] == logs[1] and logs[0]
+
+
+def test_background_thread_keeps_the_picture_going(trained_run, gesture_video, tmp_path):
+    log = tmp_path / "log.jsonl"
+    app.main(["--run", str(trained_run), "--source", str(gesture_video), "--no-display", "--fast", "--log", str(log)])
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    frames = [e["frame"] for e in events]
+    assert frames == sorted(frames) and len(set(frames)) == len(frames)
+
+
+def test_threshold_and_smoothing():
+    outputs = iter([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
+    config = {"size": 8, "channels": 1, "stride": 1, "fps": 10, "frames": 2}
+    predict = lambda clip: np.array([next(outputs)])  # noqa: E731
+    recognizer = app.Recognizer(predict, config, ["a", "b", "c"], threshold=0.45, smoothing=2, background=False)
+    frame = np.zeros((20, 20, 3), np.uint8)
+    for index in range(3):
+        recognizer.add(frame, index, index / 10)
+    label, score, top = recognizer.state()
+    assert [e["label"] for e in recognizer.events] == ["a", "b"]  # mean of both: b 0.5 > a 0.4
+    assert label == "b" and score == pytest.approx(0.5) and top[0][0] == "b"
+    recognizer.threshold = 0.6
+    assert recognizer.state()[0] is None  # below the threshold nothing is shown
+
+
+def test_frames_are_taken_at_the_training_rate():
+    config = {"size": 8, "channels": 1, "stride": 2, "fps": 12, "frames": 100}
+    recognizer = app.Recognizer(None, config, ["a", "b"], background=False)  # never fills: no prediction
+    frame = np.zeros((20, 20, 3), np.uint8)
+    for index in range(60):  # two seconds of a 30 fps camera
+        recognizer.add(frame, index, index / 30)
+    assert len(recognizer.frames) == 12  # 6 frames per second, as in training
+
+
+def test_a_camera_that_cannot_be_opened_suggests_a_file(trained_run):
+    with pytest.raises(SystemExit, match="try --source FILE"):
+        app.main(["--run", str(trained_run), "--source", "7", "--no-display"])
+    with pytest.raises(SystemExit, match="No video file"):
+        app.main(["--run", str(trained_run), "--source", "missing.mp4", "--no-display"])
+
+
+def test_score_gestures_counts_labels_shown_in_time():
+    sidecar = {"fps": 10, "gestures": [{"label": "a", "start": 10, "end": 20}, {"label": "b", "start": 40, "end": 50}]}
+    events = [{"frame": 25, "label": "a"}, {"frame": 70, "label": "b"}, {"frame": 45, "label": None}]
+    assert app.score_gestures(events, sidecar) == [True, False]  # b only 2 s after its end

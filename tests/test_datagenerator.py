@@ -1,0 +1,97 @@
+import cv2
+import numpy as np
+import pytest
+
+from datagenerator import ClipDataset, augment_clip, preprocess_frame, random_transform, sample_indices
+
+
+def dataset(prepared_dir, split="train", **options):
+    settings = dict(batch_size=4, num_frames=8, size=(32, 32), channels=1, seed=3)
+    return ClipDataset(prepared_dir, split, **{**settings, **options})
+
+
+def test_batches_have_the_clip_shape(prepared_dir):
+    data = dataset(prepared_dir)
+    clips, labels = data[0]
+    assert clips.shape == (4, 8, 32, 32, 1) and clips.dtype == np.float32
+    assert labels.dtype == np.int32 and labels.shape == (4,)
+    assert -1.0 <= clips.min() and clips.max() <= 1.0 and clips.std() > 0.05
+    assert len(data) == 7  # 27 clips in batches of 4
+    assert data[6][0].shape[0] == 3  # the last batch holds the rest
+    with pytest.raises(IndexError):
+        data[7]
+    colour = dataset(prepared_dir, channels=3, num_frames=4, size=(24, 40))
+    assert colour[0][0].shape == (4, 4, 24, 40, 3)
+
+
+def test_a_batch_is_reproducible_for_seed_epoch_and_index(prepared_dir):
+    first, again = dataset(prepared_dir), dataset(prepared_dir)
+    np.testing.assert_array_equal(first[1][0], again[1][0])
+    later = dataset(prepared_dir, epoch=1)
+    assert not np.array_equal(first[1][0], later[1][0])
+    first.on_epoch_end()  # moves to epoch 1: new order and new transforms
+    np.testing.assert_array_equal(first[1][0], later[1][0])
+    np.testing.assert_array_equal(first[1][1], later[1][1])
+
+
+def test_every_clip_is_seen_once_per_epoch(prepared_dir):
+    data = dataset(prepared_dir)
+    seen = np.concatenate([data.order()[i * 4 : (i + 1) * 4] for i in range(len(data))])
+    assert sorted(seen) == list(range(27))
+
+
+def test_validation_is_deterministic_centred_and_unaugmented(prepared_dir):
+    data = dataset(prepared_dir, "validation", epoch=0)
+    other = dataset(prepared_dir, "validation", epoch=5, seed=9)
+    np.testing.assert_array_equal(data[0][0], other[0][0])
+    assert not data.augment and not data.shuffle
+    row = data.rows[0]
+    indices = sample_indices(row["num_frames"], 8, 2)
+    frame = cv2.imread(str(prepared_dir / "frames" / row["clip"] / f"{indices[0] + 1:05d}.jpg"), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_allclose(data[0][0][0, 0], preprocess_frame(frame, (32, 32), 1))
+
+
+def test_sample_indices():
+    np.testing.assert_array_equal(sample_indices(40, 4, 2), [16, 18, 20, 22])  # centred
+    np.testing.assert_array_equal(sample_indices(8, 4, 3), [0, 2, 4, 6])  # the largest stride that fits
+    np.testing.assert_array_equal(sample_indices(3, 5, 2), [0, 0, 1, 2, 2])  # shorter than the clip: spread out
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        indices = sample_indices(37, 16, 2, rng)
+        strides = set(np.diff(indices))
+        assert len(strides) == 1 and strides <= {1, 2, 3}
+        assert indices[0] >= 0 and indices[-1] < 37
+    starts = {sample_indices(37, 16, 2, np.random.default_rng(i))[0] for i in range(50)}
+    assert len(starts) > 3  # the start is jittered
+
+
+def test_one_transform_for_all_frames_of_a_clip():
+    rng = np.random.default_rng(0)
+    frame = rng.uniform(-1, 1, (32, 32, 1)).astype(np.float32)
+    clip = np.stack([frame] * 6)
+    transform = random_transform(np.random.default_rng(7), (32, 32))
+    out = augment_clip(clip, transform)
+    assert out.shape == clip.shape
+    for t in range(1, 6):
+        np.testing.assert_array_equal(out[t], out[0])
+    assert np.abs(out - clip).mean() > 0.01  # it did change the clip
+    angles = [np.degrees(np.arctan2(*random_transform(np.random.default_rng(i), (32, 32))[0][[1, 0], 0])) for i in range(200)]
+    assert max(angles) <= 10.01 and min(angles) >= -10.01 and max(angles) > 8 and min(angles) < -8
+
+
+def test_preprocess_frame_is_the_shared_pixel_path():
+    bgr = np.zeros((100, 176, 3), np.uint8)
+    bgr[..., 2] = 255  # pure red in BGR
+    gray = preprocess_frame(bgr, (112, 112), 1)
+    rgb = preprocess_frame(bgr, (64, 80), 3)
+    assert gray.shape == (112, 112, 1) and rgb.shape == (64, 80, 3)
+    np.testing.assert_allclose(rgb[0, 0], [1.0, -1.0, -1.0])
+    assert gray.dtype == np.float32 and -1 <= gray.min() <= gray.max() <= 1
+    assert preprocess_frame(np.full((10, 10), 255, np.uint8), (8, 8), 3).shape == (8, 8, 3)
+
+
+def test_missing_split_and_data_give_clear_errors(prepared_dir, tmp_path):
+    with pytest.raises(ValueError, match="No clips of split 'test'"):
+        dataset(prepared_dir, "test")
+    with pytest.raises(FileNotFoundError, match="run `python prepare.py"):
+        dataset(tmp_path)

@@ -1,0 +1,136 @@
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ROOT
+
+import prepare
+import synthetic
+
+
+def read_csv(path):
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_official_layout(jester_dir, prepared_dir):
+    index = read_csv(prepared_dir / "index.csv")
+    assert list(index[0]) == ["clip", "label", "split", "num_frames"]
+    assert len(index) == 36
+    assert sum(row["split"] == "train" for row in index) == 27
+    assert sum(row["split"] == "validation" for row in index) == 9
+    assert json.loads((prepared_dir / "classes.json").read_text()) == synthetic.CLASSES
+    for row in index[:3]:
+        source = sorted((jester_dir / "20bn-jester-v1" / row["clip"]).iterdir())
+        frames = sorted((prepared_dir / "frames" / row["clip"]).iterdir())
+        assert int(row["num_frames"]) == len(frames) == len(source)  # variable lengths are kept
+        frame = cv2.imread(str(frames[0]), cv2.IMREAD_UNCHANGED)
+        assert frame.ndim == 2 and min(frame.shape) == 40  # gray, short side --size
+    assert read_csv(prepared_dir / "skipped.csv") == []
+
+
+def make_kaggle_mirror(root, jester_dir):
+    """The Kaggle mirror's layout: Train/<id>/, Train.csv with a header and a quoted shape."""
+    rows = {"Train": [], "Validation": [], "Test": []}
+    for number, line in enumerate((jester_dir / "jester-v1-train.csv").read_text().splitlines()[:6]):
+        clip_id, label = line.split(";")
+        split = ["Train", "Train", "Train", "Validation", "Validation", "Test"][number]
+        shutil.copytree(jester_dir / "20bn-jester-v1" / clip_id, root / split / clip_id)
+        rows[split].append((clip_id, "" if split == "Test" else label))
+    for split, split_rows in rows.items():
+        with open(root / f"{split}.csv", "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(["video_id", "label", "frames", "label_id", "shape", "format"])
+            for clip_id, label in split_rows:
+                label_id = synthetic.CLASSES.index(label) if label else ""
+                writer.writerow([clip_id, label, 37, label_id, "(37, 100, 176, 3)", "jpg"])
+
+
+def test_kaggle_mirror_layout(jester_dir, tmp_path):
+    source = tmp_path / "20bn-jester"
+    make_kaggle_mirror(source, jester_dir)
+    index, skipped = prepare.prepare(tmp_path, tmp_path / "out", size=32, workers=1, progress=False)
+    assert [row["split"] for row in index] == ["train"] * 3 + ["validation"] * 2 + ["test"]
+    assert index[-1]["label"] == "" and skipped == []
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["layout"] == "jester_kaggle"
+    classes = json.loads((tmp_path / "out" / "classes.json").read_text())
+    assert classes == [c for c in synthetic.CLASSES if c in {row["label"] for row in index}]
+    assert cv2.imread(str(tmp_path / "out" / "frames" / index[0]["clip"] / "00001.jpg")).shape[2] == 3
+
+
+def test_unknown_layout_lists_the_known_ones(tmp_path):
+    (tmp_path / "videos").mkdir()
+    with pytest.raises(ValueError, match="jester-v1-labels.csv") as error:
+        prepare.prepare(tmp_path, tmp_path / "out", progress=False)
+    assert "Train.csv" in str(error.value) and "videos" in str(error.value)
+    with pytest.raises(SystemExit, match="No known dataset layout"):
+        prepare.main([str(tmp_path), "--out", str(tmp_path / "out")])
+
+
+def test_bad_clips_and_lines_are_skipped_and_reported(jester_dir, tmp_path):
+    source = tmp_path / "jester"
+    shutil.copytree(jester_dir, source)
+    clips = [line.split(";")[0] for line in (source / "jester-v1-train.csv").read_text().splitlines()]
+    (source / "20bn-jester-v1" / clips[0] / "00003.jpg").write_bytes(b"not a jpeg")
+    for frame in sorted((source / "20bn-jester-v1" / clips[1]).iterdir())[5:]:
+        frame.unlink()
+    shutil.rmtree(source / "20bn-jester-v1" / clips[2])
+    with open(source / "jester-v1-train.csv", "a") as file:
+        file.write("999;Waving Wildly\nno-separator-here\n")
+    index, skipped = prepare.prepare(source, tmp_path / "out", size=32, workers=2, progress=False)
+    reasons = {row["clip"]: row["reason"] for row in read_csv(tmp_path / "out" / "skipped.csv")}
+    assert "unreadable frame" in reasons[clips[0]] and "00003.jpg" in reasons[clips[0]]
+    assert "too few frames (5 < 8)" in reasons[clips[1]]
+    assert "missing frame folder" in reasons[clips[2]]
+    assert "jester-v1-train.csv line 28: unknown label 'Waving Wildly'" == reasons["999"]
+    assert "line 29" in reasons["no-separator-here"]
+    assert len(index) == 36 - 3 and not (tmp_path / "out" / "frames" / clips[0]).exists()
+
+
+@pytest.mark.slow
+def test_rerun_after_a_kill_gives_the_same_index(jester_dir, tmp_path):
+    """A real SIGKILL part-way, then a rerun, against one uninterrupted run."""
+    source = tmp_path / "jester"
+    synthetic.write_dataset(source, clips_per_class=30, seed=2, workers=2)
+    command = [sys.executable, str(ROOT / "prepare.py"), str(source), "--size", "48", "--workers", "1"]
+    subprocess.run(command + ["--out", str(tmp_path / "whole")], check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command + ["--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((killed / "frames").glob("*"))) < 40:
+        time.sleep(0.005)
+    process.kill()
+    process.wait()
+    assert not (killed / "index.csv").exists(), "the run finished before it could be killed"
+    done = [p for p in (killed / "frames").iterdir() if not p.name.startswith(".")]
+    assert 0 < len(done) < 270
+    half_written = killed / "frames" / ".5.tmp-1"
+    half_written.mkdir(exist_ok=True)
+
+    subprocess.run(command + ["--out", str(killed)], check=True, capture_output=True)
+    assert (killed / "index.csv").read_text() == (tmp_path / "whole" / "index.csv").read_text()
+    assert not half_written.exists()
+
+
+def test_other_settings_are_refused_on_resume(prepared_dir, jester_dir, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(prepared_dir, out)
+    with pytest.raises(ValueError, match="size: 40 then, 64 now"):
+        prepare.prepare(jester_dir, out, size=64, gray=True, progress=False)
+
+
+def test_read_index_filters_by_split(prepared_dir):
+    assert len(prepare.read_index(prepared_dir, "validation")) == 9
+    assert all(isinstance(row["num_frames"], int) for row in prepare.read_index(prepared_dir))
+
+
+def test_resize_short_side():
+    frame = np.zeros((100, 176, 3), np.uint8)
+    assert prepare.resize_short_side(frame, 128).shape == (128, 225, 3)

@@ -1,0 +1,98 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import pytest
+from conftest import ROOT, TINY
+
+import train
+
+
+def history(run):
+    with open(run / "history.csv", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_a_run_folder_has_everything(trained_run):
+    names = {p.name for p in trained_run.iterdir()}
+    assert {"config.json", "classes.json", "model.keras", "checkpoint", "history.csv", "chart.png"} <= names
+    rows = history(trained_run)
+    assert list(rows[0]) == ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
+    assert [row["epoch"] for row in rows] == ["1", "2"] and float(rows[0]["lr"]) == 2e-3
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["model"] == "slowfast" and config["input_shape"] == [8, 32, 32, 1]
+    model = keras.models.load_model(trained_run / "model.keras", safe_mode=True)
+    assert model.output_shape == (None, 9)
+    assert (trained_run / "chart.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_second_run_continues_with_the_new_learning_rate(trained_run, tmp_path):
+    run = tmp_path / "run"
+    os.system(f"cp -r {trained_run} {run}")
+    state_before = json.loads((run / "checkpoint" / "state.json").read_text())
+    train.main(["--run", str(run), "--lr", "1e-4", "--epochs", "1", "--workers", "1"])
+    rows = history(run)
+    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+    assert float(rows[-1]["lr"]) == pytest.approx(1e-4) and float(rows[0]["lr"]) == pytest.approx(2e-3)
+    assert rows[:2] == history(trained_run)  # the earlier epochs are kept as they were
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 3 and state_before["epoch"] == 2
+    optimizer = keras.models.load_model(run / "checkpoint" / "model.keras").optimizer
+    assert int(optimizer.iterations.numpy()) == 3 * 4  # 27 clips in batches of 8, 3 epochs: state carried over
+    runs = json.loads((run / "config.json").read_text())["runs"]
+    assert [(r["from_epoch"], r["to_epoch"]) for r in runs] == [(1, 2), (3, 3)]
+
+
+def test_continuing_with_another_model_or_shape_is_refused(trained_run, tmp_path):
+    run = tmp_path / "run"
+    os.system(f"cp -r {trained_run} {run}")
+    with pytest.raises(SystemExit, match="frames 8 \\(asked 16\\)"):
+        train.main(["--run", str(run), "--frames", "16"])
+    with pytest.raises(SystemExit, match="model slowfast \\(asked slowfast_r50\\)"):
+        train.main(["--run", str(run), "--model", "slowfast_r50"])
+
+
+def test_lr_schedule_phases_in_one_process(prepared_dir, tmp_path):
+    run = tmp_path / "run"
+    train.main(["--data", str(prepared_dir), "--run", str(run), "--lr-schedule", "3e-3:1,5e-4:1", *TINY])
+    assert [float(row["lr"]) for row in history(run)] == [3e-3, 5e-4]
+    assert train.parse_schedule("2e-3:20,1e-4:10") == [(2e-3, 20), (1e-4, 10)]
+    assert [train.lr_at([(2e-3, 2), (1e-4, 1)], e) for e in range(4)] == [2e-3, 2e-3, 1e-4, 1e-4]
+    with pytest.raises(ValueError, match="LR:EPOCHS"):
+        train.parse_schedule("fast")
+
+
+def test_fresh_starts_over(trained_run, tmp_path):
+    run = tmp_path / "run"
+    os.system(f"cp -r {trained_run} {run}")
+    train.main(["--data", json.loads((run / "config.json").read_text())["data"], "--run", str(run),
+                "--fresh", "--epochs", "1", *TINY])
+    assert len(history(run)) == 1
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch(prepared_dir, tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "train.py"), "--data", str(prepared_dir), "--run", str(run), *TINY]
+    process = subprocess.Popen(command + ["--epochs", "30"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (run / "checkpoint" / "state.json").is_file():
+        time.sleep(0.05)
+    time.sleep(0.5)  # now somewhere inside a later epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = json.loads((run / "checkpoint" / "state.json").read_text())["epoch"]
+    assert 1 <= done < 30 and len(history(run)) == done
+    subprocess.run(command + ["--epochs", "1"], check=True, capture_output=True)
+    assert [int(row["epoch"]) for row in history(run)] == list(range(1, done + 2))
+    assert not (run / ".checkpoint.tmp").exists() and not (run / ".checkpoint.old").exists()
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="written by prepare.py"):
+        train.main(["--data", str(tmp_path / "nowhere"), "--run", str(tmp_path / "run")])

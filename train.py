@@ -1,0 +1,233 @@
+"""Train a model on prepared clips; run it again to continue where it stopped.
+
+    python train.py --data data --epochs 20 --lr 2e-3      # first run
+    python train.py --data data --epochs 10 --lr 1e-4      # continues: epochs 21-30
+    python train.py --data data --lr-schedule 2e-3:20,1e-4:10   # both phases in one process
+
+The run folder (default `model/`) receives:
+
+    config.json     the resolved settings, and each invocation's learning rates
+    classes.json    class names, in the model's output order
+    model.keras     the best epoch by validation accuracy (what evaluate.py and app.py load)
+    checkpoint/     the last completed epoch: weights, optimizer state, position (to resume)
+    history.csv     epoch,lr,loss,accuracy,val_loss,val_accuracy
+    chart.png       the training curves
+
+Every file is written under a temporary name and renamed, so a run killed at any moment resumes
+from its last completed epoch. `--fresh` starts over.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import keras
+
+from datagenerator import ClipDataset
+from network import DEFAULT_MODEL, MODELS, build_model
+from prepare import read_classes, write_atomic, write_csv
+
+HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
+SHAPE_DEFAULTS = {"frames": 16, "size": 112, "channels": 1, "stride": 2}
+
+
+def parse_schedule(text):
+    """'2e-3:20,1e-4:10' -> [(0.002, 20), (0.0001, 10)]."""
+    phases = []
+    for part in text.split(","):
+        lr, _, epochs = part.partition(":")
+        try:
+            phases.append((float(lr), int(epochs)))
+        except ValueError:
+            raise ValueError(f"--lr-schedule expects LR:EPOCHS pairs separated by commas, "
+                             f"like 2e-3:20,1e-4:10; got {text!r}.") from None
+    return phases
+
+
+def lr_at(phases, epoch):
+    """The learning rate of the epoch-th epoch (0-based) of this invocation."""
+    for lr, epochs in phases:
+        if epoch < epochs:
+            return lr
+        epoch -= epochs
+    return phases[-1][0]
+
+
+def load_run(run_dir):
+    """(config, classes, model) of a trained run folder, for evaluation and the app."""
+    run_dir = Path(run_dir)
+    path = run_dir / "model.keras"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: train a model first (python train.py --run {run_dir}).")
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    model = keras.models.load_model(path, compile=False, safe_mode=True)
+    return config, read_classes(run_dir), model
+
+
+def load_checkpoint(run_dir):
+    """(state, model) of the last completed epoch, or None if the run has none."""
+    checkpoint, previous = run_dir / "checkpoint", run_dir / ".checkpoint.old"
+    if not checkpoint.is_dir() and previous.is_dir():  # killed between the two renames
+        os.rename(previous, checkpoint)
+    if not (checkpoint / "state.json").is_file():
+        return None
+    state = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
+    return state, keras.models.load_model(checkpoint / "model.keras", safe_mode=True)
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """After each epoch: history, chart, best model and a resumable checkpoint, all atomically."""
+
+    def __init__(self, run_dir, state):
+        super().__init__()
+        self.run_dir, self.state = run_dir, state
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row = {"epoch": epoch + 1, "lr": float(f"{learning_rate:.7g}")}  # the float32 variable, as the user wrote it
+        row.update({key: float(logs.get(key, float("nan"))) for key in HISTORY_COLUMNS[2:]})
+        self.state["history"].append(row)
+        self.state["epoch"] = epoch + 1
+        if row["val_accuracy"] > self.state["best_val_accuracy"]:
+            self.state["best_val_accuracy"], self.state["best_epoch"] = row["val_accuracy"], epoch + 1
+            temporary = self.run_dir / ".model.tmp.keras"
+            self.model.save(temporary)
+            os.replace(temporary, self.run_dir / "model.keras")
+        self.save_checkpoint()
+        write_csv(self.run_dir / "history.csv", HISTORY_COLUMNS, self.state["history"])
+        plot_history(self.state["history"], self.run_dir / "chart.png")
+
+    def save_checkpoint(self):
+        temporary, checkpoint, previous = (self.run_dir / name for name in (".checkpoint.tmp", "checkpoint", ".checkpoint.old"))
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir()
+        self.model.save(temporary / "model.keras")
+        (temporary / "state.json").write_text(json.dumps(self.state, indent=1), encoding="utf-8")
+        if checkpoint.is_dir():
+            os.rename(checkpoint, previous)
+        os.rename(temporary, checkpoint)
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def plot_history(history, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    epochs = [row["epoch"] for row in history]
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, key in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
+        axis.plot(epochs, [row[key] for row in history], "o-", label=f"training {key}")
+        axis.plot(epochs, [row[f"val_{key}"] for row in history], "o-", label=f"validation {key}")
+        axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        axis.set_title(key)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    for previous, row in zip(history, history[1:]):  # mark learning-rate changes
+        if row["lr"] != previous["lr"]:
+            for axis in (loss_axis, accuracy_axis):
+                axis.axvline(row["epoch"] - 0.5, color="gray", linestyle=":")
+            accuracy_axis.annotate(f"lr {row['lr']:g}", (row["epoch"] - 0.5, 0.02),
+                                   xycoords=("data", "axes fraction"), fontsize=8)
+    figure.suptitle(f"lr {history[0]['lr']:g} from epoch 1")
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.stem}.tmp.png")
+    figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+    os.replace(temporary, path)
+
+
+def resolve_config(args, run_dir, checkpoint_state):
+    """The run's settings: stored ones when continuing, else the arguments and defaults."""
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8")) if checkpoint_state else None
+    data_dir = Path(args.data or (config["data"] if config else "data"))
+    classes = read_classes(data_dir)
+    if config is not None:
+        asked = {"model": args.model, **{k: getattr(args, k) for k in SHAPE_DEFAULTS}}
+        clashes = [f"{k} {config[k]} (asked {v})" for k, v in asked.items() if v is not None and v != config[k]]
+        if read_classes(run_dir) != classes:
+            clashes.append(f"the classes of {config['data']} ({data_dir} has others)")
+        if clashes:
+            raise ValueError(f"{run_dir} holds a run with {', '.join(clashes)}. Continue it with the same settings, "
+                             f"or start a new one with --fresh or another --run.")
+        return dict(config, data=str(data_dir)), classes
+    dataset = json.loads((data_dir / "dataset.json").read_text(encoding="utf-8"))
+    config = {"model": args.model or DEFAULT_MODEL, **{k: getattr(args, k) or v for k, v in SHAPE_DEFAULTS.items()}}
+    config.update(data=str(data_dir), num_classes=len(classes), fps=dataset.get("fps", 12), batch_size=args.batch_size,
+                  seed=args.seed, input_shape=[config["frames"], config["size"], config["size"], config["channels"]], runs=[])
+    return config, classes
+
+
+def train(args):
+    run_dir = Path(args.run)
+    if args.fresh and run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    loaded = load_checkpoint(run_dir)
+    state, model = loaded if loaded else (None, None)
+    config, classes = resolve_config(args, run_dir, state)
+    phases = parse_schedule(args.lr_schedule) if args.lr_schedule else [(args.lr, args.epochs)]
+    if model is None:
+        state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": []}
+        keras.utils.set_random_seed(config["seed"])
+        model = build_model(config["model"], input_shape=config["input_shape"], num_classes=len(classes))
+        model.compile(optimizer=keras.optimizers.Adam(phases[0][0], amsgrad=True),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    initial_epoch = state["epoch"]
+    final_epoch = initial_epoch + sum(epochs for _, epochs in phases)
+    config["runs"].append({"from_epoch": initial_epoch + 1, "to_epoch": final_epoch, "lr_schedule": phases})
+    write_atomic(run_dir / "config.json", json.dumps(config, indent=1) + "\n")
+    write_atomic(run_dir / "classes.json", json.dumps(classes, indent=1) + "\n")
+
+    shape = dict(batch_size=config["batch_size"], num_frames=config["frames"], size=(config["size"],) * 2,
+                 channels=config["channels"], stride=config["stride"], seed=config["seed"], workers=args.workers)
+    train_data = ClipDataset(config["data"], "train", epoch=initial_epoch, **shape)
+    validation_data = ClipDataset(config["data"], "validation", **shape)
+    print(f"Training {config['model']} ({model.count_params():,} parameters) on {len(train_data.rows)} clips, "
+          f"validating on {len(validation_data.rows)}; input {tuple(config['input_shape'])}; "
+          f"epochs {initial_epoch + 1}-{final_epoch}; lr {', '.join(f'{lr:g} x{n}' for lr, n in phases)}; run folder {run_dir}")
+    callbacks = [
+        keras.callbacks.LearningRateScheduler(lambda epoch: lr_at(phases, epoch - initial_epoch)),
+        RunCheckpoint(run_dir, state),
+    ]
+    model.fit(train_data, validation_data=validation_data, epochs=final_epoch, initial_epoch=initial_epoch,
+              callbacks=callbacks, shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
+    print(f"Best validation accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; "
+          f"saved {run_dir / 'model.keras'}, history and chart in {run_dir}")
+    return state
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="prepared data folder from prepare.py (default: data, or the run's when continuing)")
+    parser.add_argument("--model", choices=sorted(MODELS), help=f"model to train (default: {DEFAULT_MODEL})")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs to train in this invocation (default: 10)")
+    parser.add_argument("--lr", type=float, default=2e-3, help="learning rate of this invocation (default: 2e-3)")
+    parser.add_argument("--lr-schedule", help="phases LR:EPOCHS,LR:EPOCHS run in one go, instead of --lr/--epochs")
+    parser.add_argument("--batch-size", type=int, default=16, help="clips per batch (default: 16)")
+    parser.add_argument("--run", default="model", help="run folder to write into and continue from (default: model)")
+    parser.add_argument("--frames", type=int, help="frames per clip (default: 16)")
+    parser.add_argument("--size", type=int, help="frame height and width fed to the model (default: 112)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), help="1 for grayscale, 3 for colour (default: 1)")
+    parser.add_argument("--stride", type=int, help="source frames between sampled frames (default: 2)")
+    parser.add_argument("--workers", type=int, default=2, help="data-loading threads (default: 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of data order and augmentation (default: 0)")
+    parser.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    try:
+        return train(args)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"train.py: {error}")
+
+
+if __name__ == "__main__":
+    main()
