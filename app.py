@@ -13,6 +13,7 @@ Press q or Esc to quit.
 import argparse
 import collections
 import json
+import os
 import sys
 import threading
 import time
@@ -163,6 +164,9 @@ def open_source(source):
 
 
 def run(args):
+    has_screen = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or not sys.platform.startswith("linux")
+    if not args.no_display and not has_screen:
+        raise OSError("No display to open a window on; use --no-display (with --output FILE.mp4 to see the result).")
     config, classes, model = load_run(args.run)
     capture, is_camera = open_source(args.source)
     source_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
@@ -239,10 +243,6 @@ def main(argv=None):
         return run(args)
     except (FileNotFoundError, OSError, ValueError) as error:
         sys.exit(f"app.py: {error}")
-    except cv2.error as error:
-        if "display" in str(error).lower() or "gtk" in str(error).lower() or "qt" in str(error).lower():
-            sys.exit("app.py: cannot open a window here (no display?); use --no-display with --output FILE.mp4.")
-        raise
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from network import DEFAULT_MODEL, MODELS, build_model
 from prepare import read_classes, write_atomic, write_csv
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
+RUN_FILES = ["config.json", "classes.json", "model.keras", "checkpoint", ".checkpoint.tmp", ".checkpoint.old",
+             "history.csv", "chart.png", "metrics.json", "confusion.png"]
 SHAPE_DEFAULTS = {"frames": 16, "size": 112, "channels": 1, "stride": 2}
 
 
@@ -167,9 +169,11 @@ def resolve_config(args, run_dir, checkpoint_state):
 
 def train(args):
     run_dir = Path(args.run)
-    if args.fresh and run_dir.exists():
-        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if args.fresh:  # the run's own files only: the folder may hold the user's
+        for name in RUN_FILES:
+            path = run_dir / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     loaded = load_checkpoint(run_dir)
     state, model = loaded if loaded else (None, None)
     config, classes = resolve_config(args, run_dir, state)

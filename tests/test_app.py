@@ -91,3 +91,10 @@ def test_score_gestures_counts_labels_shown_in_time():
     sidecar = {"fps": 10, "gestures": [{"label": "a", "start": 10, "end": 20}, {"label": "b", "start": 40, "end": 50}]}
     events = [{"frame": 25, "label": "a"}, {"frame": 70, "label": "b"}, {"frame": 45, "label": None}]
     assert app.score_gestures(events, sidecar) == [True, False]  # b only 2 s after its end
+
+
+def test_no_display_is_a_clear_error(trained_run, gesture_video, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(SystemExit, match="use --no-display"):
+        app.main(["--run", str(trained_run), "--source", str(gesture_video)])

@@ -70,9 +70,12 @@ def test_lr_schedule_phases_in_one_process(prepared_dir, tmp_path):
 def test_fresh_starts_over(trained_run, tmp_path):
     run = tmp_path / "run"
     os.system(f"cp -r {trained_run} {run}")
-    train.main(["--data", json.loads((run / "config.json").read_text())["data"], "--run", str(run),
-                "--fresh", "--epochs", "1", *TINY])
+    data = json.loads((run / "config.json").read_text())["data"]
+    train.main(["--data", data, "--run", str(run), "--fresh", "--epochs", "1", *TINY])
     assert len(history(run)) == 1
+    (run / "notes.txt").write_text("mine")
+    train.main(["--data", data, "--run", str(run), "--fresh", "--epochs", "1", *TINY])
+    assert (run / "notes.txt").read_text() == "mine" and len(history(run)) == 1
 
 
 @pytest.mark.slow
