@@ -122,8 +122,10 @@ def prepare(source, out_dir, size=128, gray=False, workers=None, min_frames=8, l
     layout, root = detect_layout(source, layout_name)
     classes, clips, problems = layout.read(root)
     out_dir = Path(out_dir)
-    if fresh and out_dir.exists():
-        shutil.rmtree(out_dir)
+    if fresh:  # what prepare.py writes, and nothing else of the folder
+        shutil.rmtree(out_dir / "frames", ignore_errors=True)
+        for name in ("index.csv", "classes.json", "skipped.csv", "dataset.json"):
+            (out_dir / name).unlink(missing_ok=True)
     (out_dir / "frames").mkdir(parents=True, exist_ok=True)
     settings = {"layout": layout.name, "source": str(Path(source).resolve()), "size": size, "gray": gray, "fps": layout.fps}
     check_settings(out_dir, settings)
@@ -161,7 +163,7 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     parser.add_argument("--min-frames", type=int, default=8, help="skip clips with fewer frames (default: 8)")
     parser.add_argument("--format", choices=sorted(LAYOUTS), help="the layout, when detection should not guess")
-    parser.add_argument("--fresh", action="store_true", help="delete DATA_DIR and start over instead of resuming")
+    parser.add_argument("--fresh", action="store_true", help="delete what an earlier run prepared in DATA_DIR and start over")
     args = parser.parse_args(argv)
     try:
         prepare(args.source, args.out, args.size, args.gray, args.workers, args.min_frames, args.format, args.fresh)

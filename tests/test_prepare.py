@@ -124,6 +124,10 @@ def test_other_settings_are_refused_on_resume(prepared_dir, jester_dir, tmp_path
     shutil.copytree(prepared_dir, out)
     with pytest.raises(ValueError, match="size: 40 then, 64 now"):
         prepare.prepare(jester_dir, out, size=64, gray=True, progress=False)
+    (out / "notes.txt").write_text("mine")
+    index, _ = prepare.prepare(jester_dir, out, size=64, gray=True, fresh=True, progress=False)
+    assert len(index) == 36 and (out / "notes.txt").exists()
+    assert min(cv2.imread(str(out / "frames" / index[0]["clip"] / "00001.jpg")).shape[:2]) == 64
 
 
 def test_read_index_filters_by_split(prepared_dir):
