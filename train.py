@@ -69,14 +69,31 @@ def load_run(run_dir):
     return config, read_classes(run_dir), model
 
 
+def best_candidate(run_dir, epoch):
+    """Where an improved epoch's model waits until its checkpoint is committed."""
+    return run_dir / f".model.epoch{epoch}.tmp.keras"
+
+
 def load_checkpoint(run_dir):
-    """(state, model) of the last completed epoch, or None if the run has none."""
+    """(state, model) of the last completed epoch, or None if the run has none.
+
+    Finishes what a killed run left half done: a checkpoint between its two renames, and a best
+    model whose epoch was committed but not yet moved into place. Uncommitted ones are dropped,
+    so model.keras is never replaced by an epoch the history does not hold.
+    """
     checkpoint, previous = run_dir / "checkpoint", run_dir / ".checkpoint.old"
     if not checkpoint.is_dir() and previous.is_dir():  # killed between the two renames
         os.rename(previous, checkpoint)
-    if not (checkpoint / "state.json").is_file():
+    state = None
+    if (checkpoint / "state.json").is_file():
+        state = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
+    for candidate in run_dir.glob(".model.epoch*.tmp.keras"):
+        if state and candidate == best_candidate(run_dir, state["best_epoch"]):
+            os.replace(candidate, run_dir / "model.keras")
+        else:
+            candidate.unlink()
+    if state is None:
         return None
-    state = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
     return state, keras.models.load_model(checkpoint / "model.keras", safe_mode=True)
 
 
@@ -94,12 +111,13 @@ class RunCheckpoint(keras.callbacks.Callback):
         row.update({key: float(logs.get(key, float("nan"))) for key in HISTORY_COLUMNS[2:]})
         self.state["history"].append(row)
         self.state["epoch"] = epoch + 1
-        if row["val_accuracy"] > self.state["best_val_accuracy"]:
+        improved = row["val_accuracy"] > self.state["best_val_accuracy"]
+        if improved:
             self.state["best_val_accuracy"], self.state["best_epoch"] = row["val_accuracy"], epoch + 1
-            temporary = self.run_dir / ".model.tmp.keras"
-            self.model.save(temporary)
-            os.replace(temporary, self.run_dir / "model.keras")
-        self.save_checkpoint()
+            self.model.save(best_candidate(self.run_dir, epoch + 1))
+        self.save_checkpoint()  # the commit point: from here on the epoch counts
+        if improved:
+            os.replace(best_candidate(self.run_dir, epoch + 1), self.run_dir / "model.keras")
         write_csv(self.run_dir / "history.csv", HISTORY_COLUMNS, self.state["history"])
         plot_history(self.state["history"], self.run_dir / "chart.png")
 

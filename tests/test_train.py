@@ -99,3 +99,18 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch(prepared_dir, tmp_pa
 def test_missing_data_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="written by prepare.py"):
         train.main(["--data", str(tmp_path / "nowhere"), "--run", str(tmp_path / "run")])
+
+
+def test_a_best_model_is_only_moved_into_place_for_a_committed_epoch(trained_run, tmp_path):
+    """Killed after saving an improved model: committed epochs finish, uncommitted ones are dropped."""
+    run = tmp_path / "run"
+    os.system(f"cp -r {trained_run} {run}")
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    committed = train.best_candidate(run, state["best_epoch"])
+    uncommitted = train.best_candidate(run, state["epoch"] + 1)
+    committed.write_bytes(b"committed")
+    uncommitted.write_bytes(b"uncommitted")
+    loaded_state, _ = train.load_checkpoint(run)
+    assert loaded_state == state
+    assert (run / "model.keras").read_bytes() == b"committed"
+    assert not committed.exists() and not uncommitted.exists()
