@@ -42,7 +42,8 @@ class Recognizer:
         self.latest = None  # (frame index, time, probabilities) of the newest prediction
         self.events = []  # every prediction, for the log
         self.latencies = []
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # _run holds it while it calls state()
+        self.error = None  # an exception of the worker thread, raised again in add()
         self.job = None
         self.wake = threading.Condition(self.lock)
         self.background = background
@@ -66,6 +67,8 @@ class Recognizer:
             self._run(clip, index, timestamp)
             return
         with self.lock:
+            if self.error is not None:
+                raise self.error
             if self.job is None:  # the model is free: give it the newest clip
                 self.job = (clip, index, timestamp)
                 self.wake.notify()
@@ -78,9 +81,15 @@ class Recognizer:
                 if not self.running:
                     return
                 clip, index, timestamp = self.job
-            self._run(clip, index, timestamp)
-            with self.lock:
-                self.job = None
+            try:
+                self._run(clip, index, timestamp)
+            except Exception as error:  # noqa: BLE001 - handed to the main thread
+                with self.lock:
+                    self.error = error
+                return
+            finally:
+                with self.lock:
+                    self.job = None
 
     def _run(self, clip, index, timestamp):
         started = time.perf_counter()
@@ -90,14 +99,22 @@ class Recognizer:
             self.recent.append(probabilities)
             self.latest = (index, timestamp, probabilities)
             label, score, top = self.state()
-            self.events.append({"frame": index, "time": round(timestamp, 3), "label": label, "score": round(score, 4),
-                                "top": [[name, round(p, 4)] for name, p in top]})
+            self.events.append(
+                {
+                    "frame": index,
+                    "time": round(timestamp, 3),
+                    "label": label,
+                    "score": round(score, 4),
+                    "top": [[name, round(p, 4)] for name, p in top],
+                }
+            )
 
     def state(self):
         """(label or None, its smoothed score, top-3 [(name, score)]) of recent predictions."""
-        if not self.recent:
-            return None, 0.0, []
-        smoothed = np.mean(self.recent, axis=0)
+        with self.lock:
+            if not self.recent:
+                return None, 0.0, []
+            smoothed = np.mean(self.recent, axis=0)
         order = np.argsort(-smoothed)[:3]
         top = [(self.classes[i], float(smoothed[i])) for i in order]
         label, score = top[0]
@@ -194,9 +211,9 @@ def run(args):
                     writer = cv2.VideoWriter(args.output, cv2.VideoWriter_fourcc(*"mp4v"), source_fps, frame.shape[1::-1])
                 writer.write(frame)
             if log:
-                for event in recognizer.events[logged:]:
-                    log.write(json.dumps(event) + "\n")
-                logged = len(recognizer.events)
+                new_events = recognizer.events[logged:]  # the worker may add more meanwhile
+                log.writelines(json.dumps(event) + "\n" for event in new_events)
+                logged += len(new_events)
             if not args.no_display:
                 cv2.imshow("gestures", frame)
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
@@ -214,14 +231,18 @@ def run(args):
         if not args.no_display:
             cv2.destroyAllWindows()
     latency = 1000 * float(np.median(recognizer.latencies)) if recognizer.latencies else float("nan")
-    print(f"Showed {shown} frames at {fps:.1f} fps; {len(recognizer.events)} predictions, "
-          f"median {latency:.0f} ms each" + (f"; wrote {args.output}" if args.output else ""))
+    print(
+        f"Showed {shown} frames at {fps:.1f} fps; {len(recognizer.events)} predictions, "
+        f"median {latency:.0f} ms each" + (f"; wrote {args.output}" if args.output else "")
+    )
     if args.expect:
         sidecar = json.loads(Path(args.expect).read_text(encoding="utf-8"))
         recognised = score_gestures(recognizer.events, sidecar)
         missed = [g["label"] for g, ok in zip(sidecar["gestures"], recognised) if not ok]
-        print(f"Recognised {sum(recognised)} of {len(recognised)} gestures in the video"
-              + (f"; missed: {', '.join(missed)}" if missed else ""))
+        print(
+            f"Recognised {sum(recognised)} of {len(recognised)} gestures in the video"
+            + (f"; missed: {', '.join(missed)}" if missed else "")
+        )
     return recognizer.events
 
 
@@ -234,8 +255,11 @@ def main(argv=None):
     parser.add_argument("--log", help="write one JSON line per prediction to this file")
     parser.add_argument("--threshold", type=float, default=0.5, help="smoothed score a label needs to be shown (default: 0.5)")
     parser.add_argument("--smoothing", type=int, default=3, help="predictions averaged for the shown label (default: 3)")
-    parser.add_argument("--sync", action="store_true", help="predict in the main loop, on every frame the model takes "
-                        "(a file then gives the same predictions every time)")
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="predict in the main loop, on every frame the model takes (a file then gives the same predictions every time)",
+    )
     parser.add_argument("--expect", help="a video's sidecar from synthetic.py --video: report which gestures were recognised")
     parser.add_argument("--fast", action="store_true", help="read a video file as fast as possible instead of in real time")
     args = parser.parse_args(argv)

@@ -95,8 +95,21 @@ class ClipDataset(keras.utils.PyDataset):
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` for `PyDataset`.
     """
 
-    def __init__(self, data_dir, split="train", batch_size=16, num_frames=16, size=(112, 112), channels=1,
-                 stride=2, augment=None, shuffle=None, seed=0, epoch=0, **kwargs):
+    def __init__(
+        self,
+        data_dir,
+        split="train",
+        batch_size=16,
+        num_frames=16,
+        size=(112, 112),
+        channels=1,
+        stride=2,
+        augment=None,
+        shuffle=None,
+        seed=0,
+        epoch=0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.data_dir, self.split = data_dir, split
         self.rows = read_index(data_dir, split)
@@ -138,7 +151,7 @@ class ClipDataset(keras.utils.PyDataset):
             path = folder / FRAME_NAME.format(t + 1)
             frame = cv2.imread(str(path), flag)
             if frame is None:
-                raise OSError(f"Cannot read {path}: the prepared data is incomplete; run prepare.py again.")
+                raise OSError(f"Cannot read {path}: delete {folder} and run prepare.py again to redo the clip.")
             frames.append(preprocess_frame(frame, self.size, self.channels))
         clip = np.stack(frames)
         if rng is not None:

@@ -48,8 +48,15 @@ def plot_confusion(matrix, classes, path, title):
     if len(classes) <= 30:
         for (row, column), count in np.ndenumerate(matrix):
             if count:
-                axis.text(column, row, count, ha="center", va="center", fontsize=7,
-                          color="white" if rates[row, column] > 0.5 else "black")
+                axis.text(
+                    column,
+                    row,
+                    count,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if rates[row, column] > 0.5 else "black",
+                )
     figure.colorbar(image, fraction=0.046)
     figure.tight_layout()
     temporary = path.with_name(f".{path.stem}.tmp.png")
@@ -63,8 +70,18 @@ def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=
     run_dir = Path(run_dir)
     config, classes, model = load_run(run_dir)
     data_dir = data_dir or config["data"]
-    data = ClipDataset(data_dir, split, batch_size=batch_size, num_frames=config["frames"], size=(config["size"],) * 2,
-                       channels=config["channels"], stride=config["stride"], augment=False, shuffle=False, workers=workers)
+    data = ClipDataset(
+        data_dir,
+        split,
+        batch_size=batch_size,
+        num_frames=config["frames"],
+        size=(config["size"],) * 2,
+        channels=config["channels"],
+        stride=config["stride"],
+        augment=False,
+        shuffle=False,
+        workers=workers,
+    )
     if data.classes != classes:
         raise ValueError(f"{data_dir} has other classes than the run {run_dir} was trained on.")
     if (data.labels < 0).any():
@@ -80,8 +97,12 @@ def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=
     }
     write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     matrix = confusion_matrix(data.labels, predictions, len(classes))
-    plot_confusion(matrix, classes, run_dir / "confusion.png",
-                   f"{config['model']} on {split}: top-1 {metrics['top1']:.3f} ({metrics['num_clips']} clips)")
+    plot_confusion(
+        matrix,
+        classes,
+        run_dir / "confusion.png",
+        f"{config['model']} on {split}: top-1 {metrics['top1']:.3f} ({metrics['num_clips']} clips)",
+    )
     return metrics
 
 
@@ -89,8 +110,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default="model", help="run folder written by train.py (default: model)")
     parser.add_argument("--data", help="prepared data folder (default: the one the run trained on)")
-    parser.add_argument("--split", default="validation", choices=("train", "validation", "test"),
-                        help="split to measure (default: validation)")
+    parser.add_argument(
+        "--split", default="validation", choices=("train", "validation", "test"), help="split to measure (default: validation)"
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="clips per batch (default: 16)")
     parser.add_argument("--workers", type=int, default=2, help="data-loading threads (default: 2)")
     args = parser.parse_args(argv)
@@ -98,8 +120,10 @@ def main(argv=None):
         metrics = evaluate(args.run, args.data, args.split, args.batch_size, args.workers)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"evaluate.py: {error}")
-    print(f"{args.split}: top-1 {metrics['top1']:.4f}, top-5 {metrics['top5']:.4f} on {metrics['num_clips']} clips; "
-          f"wrote {Path(args.run) / 'metrics.json'} and {Path(args.run) / 'confusion.png'}")
+    print(
+        f"{args.split}: top-1 {metrics['top1']:.4f}, top-5 {metrics['top5']:.4f} on {metrics['num_clips']} clips; "
+        f"wrote {Path(args.run) / 'metrics.json'} and {Path(args.run) / 'confusion.png'}"
+    )
     return metrics
 
 

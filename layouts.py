@@ -35,8 +35,10 @@ def frame_files(folder):
 
 class JesterOfficial:
     name = "jester"
-    expects = ("20BN-Jester v1: jester-v1-labels.csv, jester-v1-train.csv and jester-v1-validation.csv "
-               "(id;label, no header) beside a 20bn-jester-v1/<id>/00001.jpg folder")
+    expects = (
+        "20BN-Jester v1: jester-v1-labels.csv, jester-v1-train.csv and jester-v1-validation.csv "
+        "(id;label, no header) beside a 20bn-jester-v1/<id>/00001.jpg folder"
+    )
     fps = 12
     frames_folder = "20bn-jester-v1"
     splits = {"train": "jester-v1-train.csv", "validation": "jester-v1-validation.csv", "test": "jester-v1-test.csv"}
@@ -69,8 +71,10 @@ class JesterOfficial:
 
 class JesterKaggle:
     name = "jester_kaggle"
-    expects = ("20BN-Jester, Kaggle mirror: Train.csv and Validation.csv (comma-separated, header "
-               "video_id,label,...,label_id,...) beside Train/<video_id>/00001.jpg and Validation/<video_id>/")
+    expects = (
+        "20BN-Jester, Kaggle mirror: Train.csv and Validation.csv (comma-separated, header "
+        "video_id,label,...,label_id,...) beside Train/<video_id>/00001.jpg and Validation/<video_id>/"
+    )
     fps = 12
     splits = {"train": "Train", "validation": "Validation", "test": "Test"}
 
@@ -87,7 +91,7 @@ class JesterKaggle:
                 continue
             with open(path, newline="", encoding="utf-8") as file:
                 reader = csv.DictReader(file)
-                missing = {"video_id", "label"} - set(reader.fieldnames or ())
+                missing = ({"video_id"} if split == "test" else {"video_id", "label"}) - set(reader.fieldnames or ())
                 if missing:
                     problems.append(Problem(path.name, f"{path.name} line 1: header lacks {', '.join(sorted(missing))}"))
                     continue
@@ -121,15 +125,14 @@ def detect_layout(source, name=None):
     source = Path(source)
     if not source.is_dir():
         raise FileNotFoundError(f"Dataset path {source} is not a folder.")
-    if name is not None:
-        if name not in LAYOUTS:
-            raise ValueError(f"Unknown --format {name!r}. Known formats: {', '.join(LAYOUTS)}.")
-        return LAYOUTS[name], source
+    if name is not None and name not in LAYOUTS:
+        raise ValueError(f"Unknown --format {name!r}. Known formats: {', '.join(LAYOUTS)}.")
+    layouts = [LAYOUTS[name]] if name else list(LAYOUTS.values())
     candidates = [source] + sorted(p for p in source.iterdir() if p.is_dir())
     for root in candidates:
-        for layout in LAYOUTS.values():
+        for layout in layouts:
             if layout.detect(root):
                 return layout, root
     found = ", ".join(sorted(p.name for p in source.iterdir())[:12]) or "nothing"
-    known = "\n".join(f"  {layout.name}: {layout.expects}" for layout in LAYOUTS.values())
+    known = "\n".join(f"  {layout.name}: {layout.expects}" for layout in layouts)
     raise ValueError(f"No known dataset layout at {source} (found: {found}).\nKnown layouts:\n{known}")

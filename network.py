@@ -14,13 +14,23 @@ from keras import layers
 SLOWFAST_VARIANTS = {
     # Small enough to train on a laptop CPU at 16x112x112x1 in minutes.
     "slowfast": dict(
-        depths=(1, 1, 1, 1), widths=(16, 32, 64, 128), stem_width=16,
-        temporal=(1, 1, 3, 3), alpha=4, beta=1 / 4, dropout=0.3,
+        depths=(1, 1, 1, 1),
+        widths=(16, 32, 64, 128),
+        stem_width=16,
+        temporal=(1, 1, 3, 3),
+        alpha=4,
+        beta=1 / 4,
+        dropout=0.3,
     ),
-    # The paper's SlowFast 4x16, R50: 34.48 M parameters at 32x224x224x3 and 400 classes.
+    # The paper's SlowFast 4x16, R50: 34.48 M trainable parameters at 32x224x224x3 and 400 classes.
     "slowfast_r50": dict(
-        depths=(3, 4, 6, 3), widths=(64, 128, 256, 512), stem_width=64,
-        temporal=(1, 1, 3, 3), alpha=8, beta=1 / 8, dropout=0.5,
+        depths=(3, 4, 6, 3),
+        widths=(64, 128, 256, 512),
+        stem_width=64,
+        temporal=(1, 1, 3, 3),
+        alpha=8,
+        beta=1 / 8,
+        dropout=0.5,
     ),
 }
 FUSION_CHANNEL_RATIO = 2  # a lateral connection outputs 2 * beta * C channels
@@ -78,8 +88,7 @@ def slowfast(input_shape, num_classes, depths, widths, stem_width, temporal, alp
     for stage, (depth, width, slow_temporal) in enumerate(zip(depths, widths, temporal), start=2):
         for block in range(depth):
             stride = 2 if stage > 2 and block == 0 else 1
-            slow = bottleneck(slow, width, slow_temporal, stride,
-                              name=f"slow_res{stage}_block{block + 1}")
+            slow = bottleneck(slow, width, slow_temporal, stride, name=f"slow_res{stage}_block{block + 1}")
             fast = bottleneck(fast, fast_width(width), 3, stride, name=f"fast_res{stage}_block{block + 1}")
         if stage < 2 + len(depths) - 1:
             slow = lateral(slow, fast, alpha, name=f"lateral_res{stage}")

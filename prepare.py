@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from layouts import LAYOUTS, detect_layout, frame_files
+from layouts import LAYOUTS, Problem, detect_layout, frame_files
 
 FRAME_NAME = "{:05d}.jpg"  # 1-based, as in Jester
 INDEX_COLUMNS = ["clip", "label", "split", "num_frames"]
@@ -99,7 +99,9 @@ def prepare_clip(task):
             shutil.rmtree(temporary)
             return 0, f"unreadable frame {file}"
         frame = resize_short_side(frame, size)
-        cv2.imwrite(str(temporary / FRAME_NAME.format(number)), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not cv2.imwrite(str(temporary / FRAME_NAME.format(number)), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
+            shutil.rmtree(temporary)
+            return 0, f"cannot write frame {number} into {temporary.parent} (disk full?)"
     os.rename(temporary, final)
     return len(files), None
 
@@ -112,15 +114,25 @@ def check_settings(out_dir, settings):
         changed = [k for k in ("layout", "size", "gray") if earlier.get(k) != settings[k]]
         if changed:
             details = ", ".join(f"{k}: {earlier.get(k)} then, {settings[k]} now" for k in changed)
-            raise ValueError(f"{out_dir} was prepared with other settings ({details}). "
-                             f"Use another --out, or --fresh to start over.")
+            raise ValueError(
+                f"{out_dir} was prepared with other settings ({details}). Use another --out, or --fresh to start over."
+            )
     write_atomic(path, json.dumps(settings, indent=1) + "\n")
 
 
 def prepare(source, out_dir, size=128, gray=False, workers=None, min_frames=8, layout_name=None, fresh=False, progress=True):
     """Prepares a dataset; returns (index rows, skipped rows)."""
     layout, root = detect_layout(source, layout_name)
-    classes, clips, problems = layout.read(root)
+    classes, listed, problems = layout.read(root)
+    clips, seen = [], set()
+    for clip in listed:  # one folder per clip: a clip listed twice is prepared once
+        if clip.clip in seen:
+            problems.append(Problem(clip.clip, f"listed again (as {clip.split}); the first listing is kept"))
+        else:
+            seen.add(clip.clip)
+            clips.append(clip)
+    if not clips:
+        raise ValueError(f"The {layout.name} layout at {root} lists no usable clips.")
     out_dir = Path(out_dir)
     if fresh:  # what prepare.py writes, and nothing else of the folder
         shutil.rmtree(out_dir / "frames", ignore_errors=True)
@@ -133,8 +145,10 @@ def prepare(source, out_dir, size=128, gray=False, workers=None, min_frames=8, l
         shutil.rmtree(leftover, ignore_errors=True)
 
     workers = workers or os.cpu_count() or 1
-    print(f"Preparing {len(clips)} clips of {len(classes)} classes ({layout.name} layout at {root}) "
-          f"into {out_dir}: short side {size} px, {'gray' if gray else 'colour'}, {workers} workers")
+    print(
+        f"Preparing {len(clips)} clips of {len(classes)} classes ({layout.name} layout at {root}) "
+        f"into {out_dir}: short side {size} px, {'gray' if gray else 'colour'}, {workers} workers"
+    )
     tasks = [(c.clip, c.source, out_dir, size, gray, min_frames) for c in clips]
     index, skipped = [], [{"clip": p.clip, "reason": p.reason} for p in problems]
     with Pool(workers) as pool:
@@ -149,8 +163,10 @@ def prepare(source, out_dir, size=128, gray=False, workers=None, min_frames=8, l
     write_csv(out_dir / "skipped.csv", ["clip", "reason"], skipped)
     write_csv(out_dir / "index.csv", INDEX_COLUMNS, index)
     counts = {split: sum(row["split"] == split for row in index) for split in ("train", "validation", "test")}
-    print(f"Prepared {len(index)} clips ({', '.join(f'{n} {s}' for s, n in counts.items() if n)}); "
-          f"skipped {len(skipped)} (see {out_dir / 'skipped.csv'})")
+    print(
+        f"Prepared {len(index)} clips ({', '.join(f'{n} {s}' for s, n in counts.items() if n)}); "
+        f"skipped {len(skipped)} (see {out_dir / 'skipped.csv'})"
+    )
     return index, skipped
 
 

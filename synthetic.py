@@ -47,8 +47,7 @@ def random_scene(rng):
         "base": rng.uniform(20, 110, size=3),  # darker than any hand, also in gray
         "gradient": rng.uniform(-40, 40, size=(2, 3)),
         "clutter": [
-            (rng.uniform(0, 1, 2), rng.uniform(0.05, 0.3, 2), rng.uniform(20, 235, 3))
-            for _ in range(rng.integers(1, 4))
+            (rng.uniform(0, 1, 2), rng.uniform(0.05, 0.3, 2), rng.uniform(20, 235, 3)) for _ in range(rng.integers(1, 4))
         ],
         "noise": rng.uniform(2.0, 6.0),
         "skin": np.array([rng.uniform(90, 160), rng.uniform(130, 200), rng.uniform(180, 250)]),  # BGR
@@ -218,12 +217,13 @@ def main(argv=None):
     if args.clips_per_class < 2:
         parser.error(f"--clips-per-class must be at least 2 (one train, one validation), got {args.clips_per_class}")
     splits = write_dataset(args.out_dir, args.clips_per_class, args.seed, args.validation_fraction)
-    print(f"Wrote {len(splits['train'])} training and {len(splits['validation'])} validation clips "
-          f"of {len(CLASSES)} classes to {args.out_dir}")
+    print(
+        f"Wrote {len(splits['train'])} training and {len(splits['validation'])} validation clips "
+        f"of {len(CLASSES)} classes to {args.out_dir}"
+    )
     if args.video:
         sidecar = write_video(args.video, args.seed)
-        print(f"Wrote {args.video} ({sidecar['num_frames']} frames, {len(sidecar['gestures'])} gestures) "
-              f"and {args.video}.json")
+        print(f"Wrote {args.video} ({sidecar['num_frames']} frames, {len(sidecar['gestures'])} gestures) and {args.video}.json")
 
 
 if __name__ == "__main__":

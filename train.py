@@ -31,9 +31,20 @@ from network import DEFAULT_MODEL, MODELS, build_model
 from prepare import read_classes, write_atomic, write_csv
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
-RUN_FILES = ["config.json", "classes.json", "model.keras", "checkpoint", ".checkpoint.tmp", ".checkpoint.old",
-             "history.csv", "chart.png", "metrics.json", "confusion.png"]
-SHAPE_DEFAULTS = {"frames": 16, "size": 112, "channels": 1, "stride": 2}
+RUN_FILES = [
+    "config.json",
+    "classes.json",
+    "model.keras",
+    "checkpoint",
+    ".checkpoint.tmp",
+    ".checkpoint.old",
+    "history.csv",
+    "chart.png",
+    "metrics.json",
+    "confusion.png",
+]
+# Settings a run keeps for its whole life: given when it starts, checked when it continues.
+RUN_DEFAULTS = {"frames": 16, "size": 112, "channels": 1, "stride": 2, "batch_size": 16, "seed": 0}
 
 
 def parse_schedule(text):
@@ -44,8 +55,9 @@ def parse_schedule(text):
         try:
             phases.append((float(lr), int(epochs)))
         except ValueError:
-            raise ValueError(f"--lr-schedule expects LR:EPOCHS pairs separated by commas, "
-                             f"like 2e-3:20,1e-4:10; got {text!r}.") from None
+            raise ValueError(
+                f"--lr-schedule expects LR:EPOCHS pairs separated by commas, like 2e-3:20,1e-4:10; got {text!r}."
+            ) from None
     return phases
 
 
@@ -84,6 +96,7 @@ def load_checkpoint(run_dir):
     checkpoint, previous = run_dir / "checkpoint", run_dir / ".checkpoint.old"
     if not checkpoint.is_dir() and previous.is_dir():  # killed between the two renames
         os.rename(previous, checkpoint)
+    shutil.rmtree(previous, ignore_errors=True)  # killed while deleting it
     state = None
     if (checkpoint / "state.json").is_file():
         state = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
@@ -127,6 +140,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         temporary.mkdir()
         self.model.save(temporary / "model.keras")
         (temporary / "state.json").write_text(json.dumps(self.state, indent=1), encoding="utf-8")
+        shutil.rmtree(previous, ignore_errors=True)
         if checkpoint.is_dir():
             os.rename(checkpoint, previous)
         os.rename(temporary, checkpoint)
@@ -154,8 +168,9 @@ def plot_history(history, path):
         if row["lr"] != previous["lr"]:
             for axis in (loss_axis, accuracy_axis):
                 axis.axvline(row["epoch"] - 0.5, color="gray", linestyle=":")
-            accuracy_axis.annotate(f"lr {row['lr']:g}", (row["epoch"] - 0.5, 0.02),
-                                   xycoords=("data", "axes fraction"), fontsize=8)
+            accuracy_axis.annotate(
+                f"lr {row['lr']:g}", (row["epoch"] - 0.5, 0.02), xycoords=("data", "axes fraction"), fontsize=8
+            )
     figure.suptitle(f"lr {history[0]['lr']:g} from epoch 1")
     figure.tight_layout()
     temporary = path.with_name(f".{path.stem}.tmp.png")
@@ -170,18 +185,26 @@ def resolve_config(args, run_dir, checkpoint_state):
     data_dir = Path(args.data or (config["data"] if config else "data"))
     classes = read_classes(data_dir)
     if config is not None:
-        asked = {"model": args.model, **{k: getattr(args, k) for k in SHAPE_DEFAULTS}}
+        asked = {"model": args.model, **{k: getattr(args, k) for k in RUN_DEFAULTS}}
         clashes = [f"{k} {config[k]} (asked {v})" for k, v in asked.items() if v is not None and v != config[k]]
         if read_classes(run_dir) != classes:
             clashes.append(f"the classes of {config['data']} ({data_dir} has others)")
         if clashes:
-            raise ValueError(f"{run_dir} holds a run with {', '.join(clashes)}. Continue it with the same settings, "
-                             f"or start a new one with --fresh or another --run.")
+            raise ValueError(
+                f"{run_dir} holds a run with {', '.join(clashes)}. Continue it with the same settings, "
+                f"or start a new one with --fresh or another --run."
+            )
         return dict(config, data=str(data_dir)), classes
     dataset = json.loads((data_dir / "dataset.json").read_text(encoding="utf-8"))
-    config = {"model": args.model or DEFAULT_MODEL, **{k: getattr(args, k) or v for k, v in SHAPE_DEFAULTS.items()}}
-    config.update(data=str(data_dir), num_classes=len(classes), fps=dataset.get("fps", 12), batch_size=args.batch_size,
-                  seed=args.seed, input_shape=[config["frames"], config["size"], config["size"], config["channels"]], runs=[])
+    config = {"model": args.model or DEFAULT_MODEL}
+    config.update({k: v if getattr(args, k) is None else getattr(args, k) for k, v in RUN_DEFAULTS.items()})
+    config.update(
+        data=str(data_dir),
+        num_classes=len(classes),
+        fps=dataset.get("fps", 12),
+        input_shape=[config["frames"], config["size"], config["size"], config["channels"]],
+        runs=[],
+    )
     return config, classes
 
 
@@ -195,34 +218,57 @@ def train(args):
     loaded = load_checkpoint(run_dir)
     state, model = loaded if loaded else (None, None)
     config, classes = resolve_config(args, run_dir, state)
-    phases = parse_schedule(args.lr_schedule) if args.lr_schedule else [(args.lr, args.epochs)]
+    phases = parse_schedule(args.lr_schedule) if args.lr_schedule else [(args.lr or 2e-3, args.epochs or 10)]
     if model is None:
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": []}
         keras.utils.set_random_seed(config["seed"])
         model = build_model(config["model"], input_shape=config["input_shape"], num_classes=len(classes))
-        model.compile(optimizer=keras.optimizers.Adam(phases[0][0], amsgrad=True),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(phases[0][0], amsgrad=True),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    else:  # history and chart of the committed epochs (a kill may have come before their update)
+        write_csv(run_dir / "history.csv", HISTORY_COLUMNS, state["history"])
     initial_epoch = state["epoch"]
     final_epoch = initial_epoch + sum(epochs for _, epochs in phases)
     config["runs"].append({"from_epoch": initial_epoch + 1, "to_epoch": final_epoch, "lr_schedule": phases})
     write_atomic(run_dir / "config.json", json.dumps(config, indent=1) + "\n")
     write_atomic(run_dir / "classes.json", json.dumps(classes, indent=1) + "\n")
 
-    shape = dict(batch_size=config["batch_size"], num_frames=config["frames"], size=(config["size"],) * 2,
-                 channels=config["channels"], stride=config["stride"], seed=config["seed"], workers=args.workers)
+    shape = dict(
+        batch_size=config["batch_size"],
+        num_frames=config["frames"],
+        size=(config["size"],) * 2,
+        channels=config["channels"],
+        stride=config["stride"],
+        seed=config["seed"],
+        workers=args.workers,
+    )
     train_data = ClipDataset(config["data"], "train", epoch=initial_epoch, **shape)
     validation_data = ClipDataset(config["data"], "validation", **shape)
-    print(f"Training {config['model']} ({model.count_params():,} parameters) on {len(train_data.rows)} clips, "
-          f"validating on {len(validation_data.rows)}; input {tuple(config['input_shape'])}; "
-          f"epochs {initial_epoch + 1}-{final_epoch}; lr {', '.join(f'{lr:g} x{n}' for lr, n in phases)}; run folder {run_dir}")
+    print(
+        f"Training {config['model']} ({model.count_params():,} parameters) on {len(train_data.rows)} clips, "
+        f"validating on {len(validation_data.rows)}; input {tuple(config['input_shape'])}; "
+        f"epochs {initial_epoch + 1}-{final_epoch}; lr {', '.join(f'{lr:g} x{n}' for lr, n in phases)}; run folder {run_dir}"
+    )
     callbacks = [
         keras.callbacks.LearningRateScheduler(lambda epoch: lr_at(phases, epoch - initial_epoch)),
         RunCheckpoint(run_dir, state),
     ]
-    model.fit(train_data, validation_data=validation_data, epochs=final_epoch, initial_epoch=initial_epoch,
-              callbacks=callbacks, shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
-    print(f"Best validation accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; "
-          f"saved {run_dir / 'model.keras'}, history and chart in {run_dir}")
+    model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=final_epoch,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    print(
+        f"Best validation accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; "
+        f"saved {run_dir / 'model.keras'}, history and chart in {run_dir}"
+    )
     return state
 
 
@@ -230,21 +276,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="prepared data folder from prepare.py (default: data, or the run's when continuing)")
     parser.add_argument("--model", choices=sorted(MODELS), help=f"model to train (default: {DEFAULT_MODEL})")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs to train in this invocation (default: 10)")
-    parser.add_argument("--lr", type=float, default=2e-3, help="learning rate of this invocation (default: 2e-3)")
+    parser.add_argument("--epochs", type=int, help="epochs to train in this invocation (default: 10)")
+    parser.add_argument("--lr", type=float, help="learning rate of this invocation (default: 2e-3)")
     parser.add_argument("--lr-schedule", help="phases LR:EPOCHS,LR:EPOCHS run in one go, instead of --lr/--epochs")
-    parser.add_argument("--batch-size", type=int, default=16, help="clips per batch (default: 16)")
+    parser.add_argument("--batch-size", type=int, help="clips per batch (default: 16)")
     parser.add_argument("--run", default="model", help="run folder to write into and continue from (default: model)")
     parser.add_argument("--frames", type=int, help="frames per clip (default: 16)")
     parser.add_argument("--size", type=int, help="frame height and width fed to the model (default: 112)")
     parser.add_argument("--channels", type=int, choices=(1, 3), help="1 for grayscale, 3 for colour (default: 1)")
     parser.add_argument("--stride", type=int, help="source frames between sampled frames (default: 2)")
     parser.add_argument("--workers", type=int, default=2, help="data-loading threads (default: 2)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data order and augmentation (default: 0)")
-    parser.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
+    parser.add_argument("--seed", type=int, help="seed of data order, augmentation and weights (default: 0)")
+    parser.add_argument("--fresh", action="store_true", help="delete the run's files and start over (other files stay)")
     args = parser.parse_args(argv)
-    if args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    if args.lr_schedule and (args.lr is not None or args.epochs is not None):
+        parser.error("--lr-schedule sets the learning rates and epochs; give it without --lr and --epochs")
     try:
         return train(args)
     except (FileNotFoundError, ValueError) as error:

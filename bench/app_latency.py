@@ -57,8 +57,10 @@ def main(argv=None):
     for name, ms in figures.items():
         print(f"{name:<32}{ms:>8.1f}")
     compiled = figures["app's compiled predictor"]
-    print(f"\nup to {1000 / compiled:.1f} predictions per second; eager is {figures['eager model(clip)'] / compiled:.1f}x, "
-          f"predict {figures['model.predict(clip)'] / compiled:.1f}x slower")
+    print(
+        f"\nup to {1000 / compiled:.1f} predictions per second; eager is {figures['eager model(clip)'] / compiled:.1f}x, "
+        f"predict {figures['model.predict(clip)'] / compiled:.1f}x slower"
+    )
 
 
 if __name__ == "__main__":

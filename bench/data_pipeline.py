@@ -64,8 +64,11 @@ def main(argv=None):
         source, data_dir = Path(folder) / "jester", Path(folder) / "data"
         synthetic.write_dataset(source, clips_per_class=args.clips_per_class)
         prepare.prepare(source, data_dir, size=128, gray=True, progress=False)
-        rates = {(augment, workers): data_rate(data_dir, augment, workers, args.batches)
-                 for augment in (False, True) for workers in (1, 2)}
+        rates = {
+            (augment, workers): data_rate(data_dir, augment, workers, args.batches)
+            for augment in (False, True)
+            for workers in (1, 2)
+        }
     train = training_rate()
     print("\nclips per second (16x112x112x1, median of 3)")
     print(f"{'pipeline':<34}{'1 worker':>10}{'2 workers':>11}")
@@ -74,8 +77,10 @@ def main(argv=None):
         print(f"{name:<34}{rates[augment, 1]:>10.1f}{rates[augment, 2]:>11.1f}")
     print(f"{'slowfast training (batch 16)':<34}{train:>10.1f}")
     ratio = rates[True, 2] / train
-    print(f"\n2 workers with augmentation deliver {ratio:.1f}x the training rate (goal: at least 2x); "
-          f"2 workers / 1 worker = {rates[True, 2] / rates[True, 1]:.2f}")
+    print(
+        f"\n2 workers with augmentation deliver {ratio:.1f}x the training rate (goal: at least 2x); "
+        f"2 workers / 1 worker = {rates[True, 2] / rates[True, 1]:.2f}"
+    )
 
 
 if __name__ == "__main__":

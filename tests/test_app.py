@@ -1,4 +1,5 @@
 import json
+import time
 
 import cv2
 import numpy as np
@@ -18,8 +19,22 @@ def count_frames(path):
 
 def test_headless_run_on_a_video_writes_annotated_video_and_log(trained_run, gesture_video, tmp_path):
     output, log = tmp_path / "annotated.mp4", tmp_path / "predictions.jsonl"
-    app.main(["--run", str(trained_run), "--source", str(gesture_video), "--no-display", "--sync",
-              "--threshold", "0", "--output", str(output), "--log", str(log)])
+    app.main(
+        [
+            "--run",
+            str(trained_run),
+            "--source",
+            str(gesture_video),
+            "--no-display",
+            "--sync",
+            "--threshold",
+            "0",
+            "--output",
+            str(output),
+            "--log",
+            str(log),
+        ]
+    )
     sidecar = json.loads(gesture_video.with_name("gestures.mp4.json").read_text())
     assert count_frames(output) == sidecar["num_frames"]
     events = [json.loads(line) for line in log.read_text().splitlines()]
@@ -98,3 +113,17 @@ def test_no_display_is_a_clear_error(trained_run, gesture_video, monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(SystemExit, match="use --no-display"):
         app.main(["--run", str(trained_run), "--source", str(gesture_video)])
+
+
+def test_an_error_in_the_model_thread_reaches_the_main_loop():
+    def broken(clip):
+        raise RuntimeError("model failed")
+
+    config = {"size": 8, "channels": 1, "stride": 1, "fps": 10, "frames": 2}
+    recognizer = app.Recognizer(broken, config, ["a", "b"])
+    frame = np.zeros((20, 20, 3), np.uint8)
+    with pytest.raises(RuntimeError, match="model failed"):
+        for index in range(200):
+            recognizer.add(frame, index, index / 10)
+            time.sleep(0.01)
+    recognizer.close()

@@ -23,8 +23,22 @@ def test_prepare_train_evaluate_app(jester_dir, gesture_video, tmp_path, capsys)
     metrics = evaluate.main(["--run", str(run)])
     assert metrics["num_clips"] == 9
     log = tmp_path / "predictions.jsonl"
-    app.main(["--run", str(run), "--source", str(gesture_video), "--no-display", "--sync", "--log", str(log),
-              "--output", str(tmp_path / "annotated.mp4"), "--expect", f"{gesture_video}.json"])
+    app.main(
+        [
+            "--run",
+            str(run),
+            "--source",
+            str(gesture_video),
+            "--no-display",
+            "--sync",
+            "--log",
+            str(log),
+            "--output",
+            str(tmp_path / "annotated.mp4"),
+            "--expect",
+            f"{gesture_video}.json",
+        ]
+    )
     assert log.read_text().count("\n") > 5
     printed = capsys.readouterr().out
     assert "Prepared 36 clips" in printed and "top-1" in printed and "Recognised" in printed

@@ -62,7 +62,11 @@ def test_slowfast_has_two_pathways_with_lateral_connections():
     model = network.build_model("slowfast", input_shape=(16, 64, 64, 1), num_classes=5)
     names = [layer.name for layer in model.layers]
     assert [n for n in names if n.startswith("lateral") and n.endswith("_concat")] == [
-        "lateral_stem_concat", "lateral_res2_concat", "lateral_res3_concat", "lateral_res4_concat"]
+        "lateral_stem_concat",
+        "lateral_res2_concat",
+        "lateral_res3_concat",
+        "lateral_res4_concat",
+    ]
     alpha = network.SLOWFAST_VARIANTS["slowfast"]["alpha"]
     assert model.get_layer("slow_frames").output.shape[1] == 16 // alpha
     assert model.get_layer("fast_stem_conv").output.shape[1] == 16

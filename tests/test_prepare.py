@@ -46,10 +46,13 @@ def make_kaggle_mirror(root, jester_dir):
     for split, split_rows in rows.items():
         with open(root / f"{split}.csv", "w", newline="") as file:
             writer = csv.writer(file)
+            if split == "Test":  # the test list has no labels at all
+                writer.writerow(["video_id", "frames", "shape", "format"])
+                writer.writerows([clip_id, 37, "(37, 100, 176, 3)", "jpg"] for clip_id, _ in split_rows)
+                continue
             writer.writerow(["video_id", "label", "frames", "label_id", "shape", "format"])
             for clip_id, label in split_rows:
-                label_id = synthetic.CLASSES.index(label) if label else ""
-                writer.writerow([clip_id, label, 37, label_id, "(37, 100, 176, 3)", "jpg"])
+                writer.writerow([clip_id, label, 37, synthetic.CLASSES.index(label), "(37, 100, 176, 3)", "jpg"])
 
 
 def test_kaggle_mirror_layout(jester_dir, tmp_path):
@@ -82,7 +85,7 @@ def test_bad_clips_and_lines_are_skipped_and_reported(jester_dir, tmp_path):
         frame.unlink()
     shutil.rmtree(source / "20bn-jester-v1" / clips[2])
     with open(source / "jester-v1-train.csv", "a") as file:
-        file.write("999;Waving Wildly\nno-separator-here\n")
+        file.write(f"999;Waving Wildly\nno-separator-here\n{clips[3]};Swiping Up\n")
     index, skipped = prepare.prepare(source, tmp_path / "out", size=32, workers=2, progress=False)
     reasons = {row["clip"]: row["reason"] for row in read_csv(tmp_path / "out" / "skipped.csv")}
     assert "unreadable frame" in reasons[clips[0]] and "00003.jpg" in reasons[clips[0]]
@@ -90,6 +93,7 @@ def test_bad_clips_and_lines_are_skipped_and_reported(jester_dir, tmp_path):
     assert "missing frame folder" in reasons[clips[2]]
     assert "jester-v1-train.csv line 28: unknown label 'Waving Wildly'" == reasons["999"]
     assert "line 29" in reasons["no-separator-here"]
+    assert reasons[clips[3]].startswith("listed again")
     assert len(index) == 36 - 3 and not (tmp_path / "out" / "frames" / clips[0]).exists()
 
 
