@@ -10,6 +10,9 @@ SOURCE is recognised by its layout (see `layouts.py`). DATA_DIR receives:
     skipped.csv                   clip,reason for every clip or line that could not be used
     dataset.json                  the layout, frame size, colour and frame rate
 
+`python prepare.py check DATA_DIR` prints clips and frame counts per split and class, and any
+problem (missing frames or clips, unknown labels); it exits 1 when it finds errors.
+
 Each clip is written under a temporary name and renamed when complete, so a killed run can
 simply be started again: finished clips are kept, half-written ones are redone.
 """
@@ -170,7 +173,56 @@ def prepare(source, out_dir, size=128, gray=False, workers=None, min_frames=8, l
     return index, skipped
 
 
+def check(data_dir):
+    """Prints clips and frame counts per split and class, and the problems; returns the error count."""
+    data_dir = Path(data_dir)
+    classes, rows = read_classes(data_dir), read_index(data_dir)
+    errors, warnings = [], []
+    counts, frames = {}, {}  # (split, label) -> clips; split -> [num_frames]
+    for row in rows:
+        key = (row["split"], row["label"])
+        counts[key] = counts.get(key, 0) + 1
+        frames.setdefault(row["split"], []).append(row["num_frames"])
+        if row["label"] and row["label"] not in classes:
+            errors.append(f"{row['clip']}: label {row['label']!r} is not in classes.json")
+        folder = clip_folder(data_dir, row["clip"])
+        if not folder.is_dir():
+            errors.append(f"{row['clip']}: in index.csv but {folder} is missing")
+            continue
+        present = set(os.listdir(folder))
+        missing = [FRAME_NAME.format(n) for n in range(1, row["num_frames"] + 1) if FRAME_NAME.format(n) not in present]
+        if missing:
+            errors.append(f"{row['clip']}: {len(missing)} of {row['num_frames']} frames missing ({', '.join(missing[:3])})")
+    for split, split_frames in frames.items():
+        print(f"{split}: {len(split_frames)} clips, {min(split_frames)}-{max(split_frames)} frames per clip")
+        labelled = [c for c in classes if (split, c) in counts]
+        if split != "test":
+            for name in classes:
+                print(f"  {counts.get((split, name), 0):6d}  {name}")
+            empty = sorted(set(classes) - set(labelled))
+            if empty:
+                warnings.append(f"{split}: no clips of {', '.join(empty)}")
+    for line in warnings:
+        print(f"warning: {line}")
+    for line in errors:
+        print(f"error: {line}")
+    print(f"{len(rows)} clips checked: {len(errors)} errors, {len(warnings)} warnings")
+    return len(errors)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["check"]:
+        checker = argparse.ArgumentParser(
+            prog="prepare.py check",
+            description="Check a prepared DATA_DIR: counts per split "
+            "and class, frame-count ranges and problems; exits 1 when it finds errors.",
+        )
+        checker.add_argument("data_dir", help="folder written by prepare.py")
+        try:
+            sys.exit(1 if check(checker.parse_args(argv[1:]).data_dir) else 0)
+        except (FileNotFoundError, ValueError) as error:
+            sys.exit(f"prepare.py check: {error}")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="the dataset folder, as downloaded")
     parser.add_argument("--out", default="data", help="folder for the prepared clips (default: data)")

@@ -142,3 +142,19 @@ def test_read_index_filters_by_split(prepared_dir):
 def test_resize_short_side():
     frame = np.zeros((100, 176, 3), np.uint8)
     assert prepare.resize_short_side(frame, 128).shape == (128, 225, 3)
+
+
+def test_check_reports_a_deleted_frame_and_exits_nonzero(prepared_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(prepared_dir, out)
+    with pytest.raises(SystemExit) as done:
+        prepare.main(["check", str(out)])
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    assert "train: 27 clips" in printed and "0 errors" in printed and "Swiping Left" in printed
+    clip = prepare.read_index(out, "validation")[0]["clip"]
+    (out / "frames" / clip / "00004.jpg").unlink()
+    with pytest.raises(SystemExit) as done:
+        prepare.main(["check", str(out)])
+    assert done.value.code == 1
+    assert f"error: {clip}: 1 of" in capsys.readouterr().out
