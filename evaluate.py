@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datagenerator import ClipDataset
 from prepare import write_atomic
-from train import load_run
+from train import load_run, run_dataset, save_figure
 
 
 def top_k_accuracy(probabilities, labels, k):
@@ -59,10 +58,7 @@ def plot_confusion(matrix, classes, path, title):
                 )
     figure.colorbar(image, fraction=0.046)
     figure.tight_layout()
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    temporary.replace(path)
+    save_figure(figure, path)
 
 
 def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=2):
@@ -70,18 +66,7 @@ def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=
     run_dir = Path(run_dir)
     config, classes, model = load_run(run_dir)
     data_dir = data_dir or config["data"]
-    data = ClipDataset(
-        data_dir,
-        split,
-        batch_size=batch_size,
-        num_frames=config["frames"],
-        size=(config["size"],) * 2,
-        channels=config["channels"],
-        stride=config["stride"],
-        augment=False,
-        shuffle=False,
-        workers=workers,
-    )
+    data = run_dataset(config, split, data_dir, batch_size=batch_size, augment=False, shuffle=False, workers=workers)
     if data.classes != classes:
         raise ValueError(f"{data_dir} has other classes than the run {run_dir} was trained on.")
     if (data.labels < 0).any():

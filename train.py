@@ -147,6 +147,29 @@ class RunCheckpoint(keras.callbacks.Callback):
         shutil.rmtree(previous, ignore_errors=True)
 
 
+def run_dataset(config, split, data_dir=None, **options):
+    """The ClipDataset of a split, shaped as the run's config says; `options` override."""
+    settings = dict(
+        batch_size=config["batch_size"],
+        num_frames=config["frames"],
+        size=(config["size"],) * 2,
+        channels=config["channels"],
+        stride=config["stride"],
+        seed=config["seed"],
+    )
+    return ClipDataset(data_dir or config["data"], split, **{**settings, **options})
+
+
+def save_figure(figure, path):
+    """Writes a matplotlib figure as PNG under a temporary name, then renames it, and closes it."""
+    import matplotlib.pyplot as plt
+
+    temporary = path.with_name(f".{path.stem}.tmp.png")
+    figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+    os.replace(temporary, path)
+
+
 def plot_history(history, path):
     import matplotlib
 
@@ -173,10 +196,7 @@ def plot_history(history, path):
             )
     figure.suptitle(f"lr {history[0]['lr']:g} from epoch 1")
     figure.tight_layout()
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    os.replace(temporary, path)
+    save_figure(figure, path)
 
 
 def resolve_config(args, run_dir, checkpoint_state):
@@ -236,17 +256,8 @@ def train(args):
     write_atomic(run_dir / "config.json", json.dumps(config, indent=1) + "\n")
     write_atomic(run_dir / "classes.json", json.dumps(classes, indent=1) + "\n")
 
-    shape = dict(
-        batch_size=config["batch_size"],
-        num_frames=config["frames"],
-        size=(config["size"],) * 2,
-        channels=config["channels"],
-        stride=config["stride"],
-        seed=config["seed"],
-        workers=args.workers,
-    )
-    train_data = ClipDataset(config["data"], "train", epoch=initial_epoch, **shape)
-    validation_data = ClipDataset(config["data"], "validation", **shape)
+    train_data = run_dataset(config, "train", epoch=initial_epoch, workers=args.workers)
+    validation_data = run_dataset(config, "validation", workers=args.workers)
     print(
         f"Training {config['model']} ({model.count_params():,} parameters) on {len(train_data.rows)} clips, "
         f"validating on {len(validation_data.rows)}; input {tuple(config['input_shape'])}; "
