@@ -128,10 +128,13 @@ class ClipDataset(keras.utils.PyDataset):
         return -(-len(self.rows) // self.batch_size)
 
     def order(self):
-        """Clip order of the current epoch, the same for the same (seed, epoch)."""
-        if not self.shuffle:
-            return np.arange(len(self.rows))
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.rows))
+        """Clip order of the current epoch, the same for the same (seed, epoch); made once per epoch."""
+        key = (self.seed, self.epoch, self.shuffle)
+        if getattr(self, "_order_key", None) != key:  # a whole epoch's permutation, not one per batch
+            count = len(self.rows)
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(count) if self.shuffle else np.arange(count)
+            self._order, self._order_key = order, key
+        return self._order
 
     def __getitem__(self, index):
         if not 0 <= index < len(self):
