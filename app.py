@@ -168,6 +168,15 @@ def score_gestures(events, sidecar, grace=1.5):
     return recognised
 
 
+def write_events(log, events, written):
+    """Appends the events after the first `written` to the JSON-lines log; returns the new count."""
+    if log is None:
+        return written
+    new_events = events[written:]  # the worker may add more meanwhile: they wait for the next call
+    log.writelines(json.dumps(event) + "\n" for event in new_events)
+    return written + len(new_events)
+
+
 def open_source(source):
     """(capture, is_camera) for a camera index, a video file or a stream URL."""
     is_camera = source.isdigit()
@@ -210,10 +219,7 @@ def run(args):
                 if writer is None:
                     writer = cv2.VideoWriter(args.output, cv2.VideoWriter_fourcc(*"mp4v"), source_fps, frame.shape[1::-1])
                 writer.write(frame)
-            if log:
-                new_events = recognizer.events[logged:]  # the worker may add more meanwhile
-                log.writelines(json.dumps(event) + "\n" for event in new_events)
-                logged += len(new_events)
+            logged = write_events(log, recognizer.events, logged)
             if not args.no_display:
                 cv2.imshow("gestures", frame)
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
@@ -225,8 +231,7 @@ def run(args):
         if writer:
             writer.release()
         if log:
-            for event in recognizer.events[logged:]:
-                log.write(json.dumps(event) + "\n")
+            write_events(log, recognizer.events, logged)
             log.close()
         if not args.no_display:
             cv2.destroyAllWindows()
