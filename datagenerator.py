@@ -3,11 +3,15 @@
     data = ClipDataset("data", "train", batch_size=16, num_frames=16, size=(112, 112), channels=1)
     clips, labels = data[0]  # (16, 16, 112, 112, 1) float32 in [-1, 1], (16,) int32
 
+    flow = ClipDataset("data", "train", modality="flow", flow_pairs=10, size=(112, 112))
+    stacks, labels = flow[0]  # (16, 112, 112, 20): x, y of 10 consecutive flow frames, [-1, 1] = +-20 px
+
 Training sampling jitters the temporal start and stride and applies one random transform per
 clip (rotation, zoom, shift, brightness, contrast) to all its frames alike; the randomness comes
 from a generator seeded by (seed, epoch, batch), so any batch can be reproduced. Validation
-sampling is centred and deterministic, without augmentation. There are no flips: they turn
-"Swiping Left" into "Swiping Right".
+sampling is centred and deterministic, without augmentation. Flips are off by default: they
+turn "Swiping Left" into "Swiping Right". With `flip=True` half the clips are mirrored, and a
+mirrored flow stack has its x-flow negated, since motion to the right becomes motion to the left.
 
 `preprocess_frame` is the one function that turns a camera or dataset frame into model input;
 `app.py` uses it too, so training and inference see the same pixels.
@@ -17,7 +21,8 @@ import cv2
 import keras
 import numpy as np
 
-from prepare import FRAME_NAME, clip_folder, read_classes, read_index
+from clip_io import FLOW_NAME, FRAME_NAME, clip_folder
+from prepare import read_classes, read_index
 
 MAX_ROTATION = 10.0  # degrees, either way
 MAX_ZOOM = 0.1  # zoom in or out by up to 10 %
@@ -39,14 +44,14 @@ def preprocess_frame(frame, size=(112, 112), channels=1):
     return frame / 127.5 - 1.0
 
 
-def sample_indices(num_available, num_frames, stride, rng=None):
+def sample_indices(num_available, num_frames, stride, rng=None, jitter=True):
     """Which frames of a clip to use: `num_frames` indices `stride` apart.
 
-    With `rng` (training) the stride is jittered by one either way and the start is random;
-    without it the window is centred. A clip too short for the stride gets the largest stride
+    With `rng` (training) the start is random and, with `jitter`, the stride moves by one either
+    way; without `rng` the window is centred. A clip too short for the stride gets the largest stride
     that fits; one shorter than `num_frames` is spread over its length, repeating frames.
     """
-    if rng is not None:
+    if rng is not None and jitter:
         stride = int(rng.integers(max(1, stride - 1), stride + 2))
     stride = max(1, min(stride, (num_available - 1) // max(1, num_frames - 1)))
     span = (num_frames - 1) * stride + 1
@@ -89,6 +94,9 @@ class ClipDataset(keras.utils.PyDataset):
         batch_size: clips per batch.
         num_frames, size, channels: the clip shape, (num_frames, *size, channels).
         stride: frames skipped between sampled frames (2 at Jester's 12 fps covers 2.6 s).
+        modality: "frames", or "flow" for stacks of `flow_pairs` consecutive x/y flow images
+            (written by `prepare.py --flow`), shaped (height, width, 2 * flow_pairs).
+        flip: mirror a random half of the training clips (not for mirror-pair classes).
         augment: random sampling and transforms; default True for "train" only.
         shuffle: a new clip order every epoch; default True for "train" only.
         seed, epoch: where the randomness starts; `epoch` moves on after each epoch.
@@ -104,6 +112,9 @@ class ClipDataset(keras.utils.PyDataset):
         size=(112, 112),
         channels=1,
         stride=2,
+        modality="frames",
+        flow_pairs=10,
+        flip=False,
         augment=None,
         shuffle=None,
         seed=0,
@@ -120,6 +131,11 @@ class ClipDataset(keras.utils.PyDataset):
         self.labels = np.array([class_index.get(row["label"], -1) for row in self.rows], dtype=np.int32)
         self.batch_size, self.num_frames, self.size = batch_size, num_frames, tuple(size)
         self.channels, self.stride = channels, stride
+        if modality not in ("frames", "flow"):
+            raise ValueError(f"modality must be 'frames' or 'flow', not {modality!r}.")
+        if modality == "flow" and not all(row["num_flow"] for row in self.rows):
+            raise ValueError(f"{data_dir} has clips without optical flow: prepare it with `prepare.py SOURCE --flow dis`.")
+        self.modality, self.flow_pairs, self.flip = modality, flow_pairs, flip
         self.augment = split == "train" if augment is None else augment
         self.shuffle = split == "train" if shuffle is None else shuffle
         self.seed, self.epoch = seed, epoch
@@ -145,7 +161,9 @@ class ClipDataset(keras.utils.PyDataset):
         return clips, self.labels[members]
 
     def load_clip(self, i, rng=None):
-        """(num_frames, height, width, channels) float32 of clip number i."""
+        """(num_frames, height, width, channels) float32 of clip number i, or its flow stack."""
+        if self.modality == "flow":
+            return self.load_flow(i, rng)
         row = self.rows[i]
         folder = clip_folder(self.data_dir, row["clip"])
         flag = cv2.IMREAD_GRAYSCALE if self.channels == 1 else cv2.IMREAD_COLOR
@@ -159,7 +177,33 @@ class ClipDataset(keras.utils.PyDataset):
         clip = np.stack(frames)
         if rng is not None:
             clip = augment_clip(clip, random_transform(rng, self.size))
+            if self.flip and rng.random() < 0.5:
+                clip = clip[:, :, ::-1]
         return clip
+
+    def load_flow(self, i, rng=None):
+        """(height, width, 2 * flow_pairs) float32: x, y, x, y ... of consecutive flow frames."""
+        row = self.rows[i]
+        folder = clip_folder(self.data_dir, row["clip"], "flow")
+        images = []
+        for t in sample_indices(row["num_flow"], self.flow_pairs, 1, rng, jitter=False):
+            for axis in "xy":
+                path = folder / FLOW_NAME.format(axis=axis, number=t + 1)
+                image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+                if image is None:
+                    raise OSError(
+                        f"Cannot read {path}: delete {clip_folder(self.data_dir, row['clip'])} and run prepare.py again."
+                    )
+                images.append(cv2.resize(image, self.size[::-1], interpolation=cv2.INTER_AREA))
+        stack = np.stack(images, axis=-1).astype(np.float32) / 127.5 - 1.0  # 0 px = 0.0 within 1/255
+        if rng is not None:
+            matrix, _, _ = random_transform(rng, self.size)  # moves the pixels; flow is not brightened
+            stack = cv2.warpAffine(stack, matrix, self.size[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            stack = stack.reshape(*self.size, 2 * self.flow_pairs)
+            if self.flip and rng.random() < 0.5:
+                stack = stack[:, ::-1].copy()
+                stack[..., 0::2] *= -1  # mirrored motion to the right is motion to the left
+        return stack
 
     def on_epoch_end(self):
         # Keras stops the workers before calling this, so no batch sees a half-changed epoch.

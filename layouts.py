@@ -1,14 +1,21 @@
-"""Dataset layouts `prepare.py` recognises, each as it ships on disk (see DATASETS.md).
+"""What every dataset layout shares: the records it returns and the readers of its files.
 
-A layout is a class with a `name`, a one-line `expects` (shown when nothing matches), a
-`detect(root)` test and a `read(root)` that returns the class names and a list of `Clip`s.
-Lines it cannot use are returned as `Problem`s naming the file and line, never raised, so one
-bad line does not stop a preparation of a hundred thousand clips.
+A layout (in `gesture_layouts.py` and `action_layouts.py`; `prepare.py` keeps the list and finds
+which one a dataset path holds) reads a dataset's lists and folders into `Clip`s, one per clip to
+prepare, and `Problem`s, one per clip or line it cannot use. Problems name the file and line
+and are never raised: one bad line must not stop a preparation of a hundred thousand clips.
 """
 
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg")
+VALIDATION_NAMES = {"val": "validation", "valid": "validation", "validate": "validation", "validation": "validation"}
+SPLIT_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test", **VALIDATION_NAMES}
 
 
 @dataclass(frozen=True)
@@ -16,7 +23,9 @@ class Clip:
     clip: str  # unique name, used as the folder name of the prepared frames
     label: str  # class name, "" for unlabelled (test) clips
     split: str  # "train", "validation" or "test"
-    source: Path  # a folder of frames (or, for video layouts, a video file)
+    source: Path  # a folder of frames or a video file
+    depth: Path | None = None  # a second modality (IsoGD's depth video), prepared beside the frames
+    flow: tuple | None = None  # (x folder, y folder) of pre-extracted 8-bit flow images
 
 
 @dataclass(frozen=True)
@@ -25,7 +34,14 @@ class Problem:
     reason: str
 
 
-FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+@dataclass(frozen=True)
+class Options:
+    """The prepare.py options that change what a layout lists."""
+
+    split: int = 1  # UCF101's train/test split, 1, 2 or 3
+    depth: bool = False  # IsoGD: take the K_ depth videos as well
+    val_fraction: float = 0.2  # folder per class without a val/ level: share held out per class
+    seed: int = 0  # for that held-out choice
 
 
 def frame_files(folder):
@@ -33,106 +49,51 @@ def frame_files(folder):
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
 
 
-class JesterOfficial:
-    name = "jester"
-    expects = (
-        "20BN-Jester v1: jester-v1-labels.csv, jester-v1-train.csv and jester-v1-validation.csv "
-        "(id;label, no header) beside a 20bn-jester-v1/<id>/00001.jpg folder"
-    )
-    fps = 12
-    frames_folder = "20bn-jester-v1"
-    splits = {"train": "jester-v1-train.csv", "validation": "jester-v1-validation.csv", "test": "jester-v1-test.csv"}
-
-    @classmethod
-    def detect(cls, root):
-        return (root / "jester-v1-labels.csv").is_file() and (root / cls.frames_folder).is_dir()
-
-    @classmethod
-    def read(cls, root):
-        classes = [line.strip() for line in _lines(root / "jester-v1-labels.csv") if line.strip()]
-        known = set(classes)
-        clips, problems = [], []
-        for split, file_name in cls.splits.items():
-            path = root / file_name
-            if not path.is_file():
-                continue
-            for number, line in enumerate(_lines(path), start=1):
-                if not line.strip():
-                    continue
-                clip_id, _, label = line.strip().partition(";")
-                clip_id, label = clip_id.strip(), label.strip()
-                if not clip_id or (split != "test" and label not in known):
-                    reason = "no label" if not label else f"unknown label {label!r}"
-                    problems.append(Problem(clip_id or f"{file_name}:{number}", f"{file_name} line {number}: {reason}"))
-                    continue
-                clips.append(Clip(clip_id, label, split, root / cls.frames_folder / clip_id))
-        return classes, clips, problems
+def is_video(path):
+    return path.suffix.lower() in VIDEO_SUFFIXES
 
 
-class JesterKaggle:
-    name = "jester_kaggle"
-    expects = (
-        "20BN-Jester, Kaggle mirror: Train.csv and Validation.csv (comma-separated, header "
-        "video_id,label,...,label_id,...) beside Train/<video_id>/00001.jpg and Validation/<video_id>/"
-    )
-    fps = 12
-    splits = {"train": "Train", "validation": "Validation", "test": "Test"}
-
-    @classmethod
-    def detect(cls, root):
-        return (root / "Train.csv").is_file() and (root / "Train").is_dir()
-
-    @classmethod
-    def read(cls, root):
-        names_by_id, clips, problems = {}, [], []
-        for split, folder in cls.splits.items():
-            path = root / f"{folder}.csv"
-            if not path.is_file():
-                continue
-            with open(path, newline="", encoding="utf-8") as file:
-                reader = csv.DictReader(file)
-                missing = ({"video_id"} if split == "test" else {"video_id", "label"}) - set(reader.fieldnames or ())
-                if missing:
-                    problems.append(Problem(path.name, f"{path.name} line 1: header lacks {', '.join(sorted(missing))}"))
-                    continue
-                for row in reader:
-                    line = reader.line_num
-                    clip_id, label = (row.get("video_id") or "").strip(), (row.get("label") or "").strip()
-                    if not clip_id or (split != "test" and not label):
-                        reason = f"{path.name} line {line}: missing video_id or label"
-                        problems.append(Problem(clip_id or f"{path.name}:{line}", reason))
-                        continue
-                    if label and (row.get("label_id") or "").strip().isdigit():
-                        names_by_id.setdefault(int(row["label_id"]), label)
-                    clips.append(Clip(clip_id, label, split, root / folder / clip_id))
-        labels = {clip.label for clip in clips if clip.label}
-        # label_id gives the official class order; labels without one follow, sorted
-        classes = [names_by_id[i] for i in sorted(names_by_id)]
-        classes += sorted(labels - set(classes))
-        return classes, clips, problems
+def is_frame_folder(path):
+    """A folder holding image files directly (one clip's frames)."""
+    try:
+        return path.is_dir() and any(entry.suffix.lower() in FRAME_SUFFIXES for entry in path.iterdir())
+    except OSError:
+        return False
 
 
-def _lines(path):
-    with open(path, encoding="utf-8") as file:
-        return file.read().splitlines()
+def numbered_lines(path):
+    """(line number, stripped line) of the non-empty lines of a text file, read lazily."""
+    with open(path, encoding="utf-8", errors="replace") as file:
+        for number, line in enumerate(file, start=1):
+            line = line.strip().lstrip("\ufeff")
+            if line:
+                yield number, line
 
 
-LAYOUTS = {layout.name: layout for layout in (JesterOfficial, JesterKaggle)}
+def csv_rows(path, delimiter=","):
+    """(line number, row dict) of a CSV file with a header, read lazily."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as file:
+        reader = csv.DictReader(file, delimiter=delimiter)
+        for row in reader:
+            yield reader.line_num, {(k or "").strip().lstrip("\ufeff"): (v or "").strip() for k, v in row.items()}
 
 
-def detect_layout(source, name=None):
-    """Returns (layout, root): the layout found at `source` or in one of its sub-folders."""
-    source = Path(source)
-    if not source.is_dir():
-        raise FileNotFoundError(f"Dataset path {source} is not a folder.")
-    if name is not None and name not in LAYOUTS:
-        raise ValueError(f"Unknown --format {name!r}. Known formats: {', '.join(LAYOUTS)}.")
-    layouts = [LAYOUTS[name]] if name else list(LAYOUTS.values())
-    candidates = [source] + sorted(p for p in source.iterdir() if p.is_dir())
-    for root in candidates:
-        for layout in layouts:
-            if layout.detect(root):
-                return layout, root
-    found = ", ".join(sorted(p.name for p in source.iterdir())[:12]) or "nothing"
-    known = "\n".join(f"  {layout.name}: {layout.expects}" for layout in layouts)
-    raise ValueError(f"No known dataset layout at {source} (found: {found}).\nKnown layouts:\n{known}")
+def csv_header(path, delimiter=","):
+    with open(path, newline="", encoding="utf-8", errors="replace") as file:
+        header = next(csv.reader(file, delimiter=delimiter), [])
+    return [name.strip().lstrip("\ufeff") for name in header]
+
+
+def problem(path, number, reason, clip=None):
+    """A Problem for line `number` of file `path`."""
+    return Problem(clip or f"{Path(path).name}:{number}", f"{Path(path).name} line {number}: {reason}")
+
+
+def held_out(names, fraction, seed, label):
+    """Which of one class's clip names go to validation: a seeded share, at least one of two or more."""
+    names = sorted(names)
+    count = round(len(names) * fraction)
+    if fraction > 0 and len(names) >= 2:
+        count = min(max(count, 1), len(names) - 1)
+    rng = np.random.default_rng([seed, *label.encode("utf-8")])
+    return {names[i] for i in rng.permutation(len(names))[:count]}

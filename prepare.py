@@ -1,14 +1,18 @@
 """Turn a dataset as downloaded into prepared clips that `datagenerator.py` reads.
 
-    python prepare.py SOURCE --out DATA_DIR [--size 128] [--gray] [--workers N]
+    python prepare.py SOURCE --out DATA_DIR [--size 128] [--gray] [--fps N] [--flow dis] [--workers N]
 
-SOURCE is recognised by its layout (see `layouts.py`). DATA_DIR receives:
+SOURCE is recognised by its layout (see `gesture_layouts.py` and `action_layouts.py`): 20BN-Jester (official or Kaggle), UCF101
+(videos, or jpegs_256 with tvl1_flow), ChaLearn IsoGD, Kinetics, upGrad-style gesture sets, or
+a folder per class. DATA_DIR receives:
 
     frames/<clip>/00001.jpg ...   frames resized so the short side is --size pixels
-    index.csv                     clip,label,split,num_frames (one row per prepared clip)
+    flow/<clip>/x_00001.jpg ...   with --flow (or a layout's own flow): 8-bit optical flow
+    depth/<clip>/00001.jpg ...    with --depth (IsoGD): the depth video's frames
+    index.csv                     clip,label,split,num_frames,num_flow (one row per prepared clip)
     classes.json                  class names; a label's position is its class index
     skipped.csv                   clip,reason for every clip or line that could not be used
-    dataset.json                  the layout, frame size, colour and frame rate
+    dataset.json                  the layout and the settings the frames were prepared with
 
 `python prepare.py check DATA_DIR` prints clips and frame counts per split and class, and any
 problem (missing frames or clips, unknown labels); it exits 1 when it finds errors.
@@ -23,26 +27,59 @@ import json
 import os
 import shutil
 import sys
+from collections import Counter
 from multiprocessing import Pool
 from pathlib import Path
 
-import cv2
 from tqdm import tqdm
 
-from layouts import LAYOUTS, Problem, detect_layout, frame_files
+import flow
+from action_layouts import UCF101, Kinetics, UCF101Frames
+from clip_io import FLOW_NAME, FOLDERS_FPS, FRAME_NAME, clip_folder, prepare_clip, resize_short_side, select_frames  # noqa: F401
+from gesture_layouts import FolderPerClass, IsoGD, JesterKaggle, JesterOfficial, UpGrad
+from layouts import Options, Problem
 
-FRAME_NAME = "{:05d}.jpg"  # 1-based, as in Jester
-INDEX_COLUMNS = ["clip", "label", "split", "num_frames"]
-JPEG_QUALITY = 95
+# In the order they are tried: the most specific first, a plain folder per class last.
+LAYOUTS = {
+    layout.name: layout
+    for layout in (JesterOfficial, JesterKaggle, UCF101Frames, UCF101, IsoGD, Kinetics, UpGrad, FolderPerClass)
+}
+
+
+def detect_layout(source, name=None):
+    """Returns (layout, root): the layout found at `source` or in one of its sub-folders."""
+    source = Path(source)
+    if not source.is_dir():
+        raise FileNotFoundError(f"Dataset path {source} is not a folder.")
+    if name is not None and name not in LAYOUTS:
+        raise ValueError(f"Unknown --format {name!r}. Known formats: {', '.join(LAYOUTS)}.")
+    layouts = [LAYOUTS[name]] if name else list(LAYOUTS.values())
+    candidates = [source] + sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
+    # every specific layout, at the top or one level down, before the catch-all folder per class
+    for group in ([x for x in layouts if x is not FolderPerClass], [x for x in layouts if x is FolderPerClass]):
+        for root in candidates:
+            for layout in group:
+                if layout.detect(root):
+                    return layout, root
+    found = ", ".join(sorted(p.name for p in source.iterdir())[:12]) or "nothing"
+    known = "\n".join(f"  {layout.name}: {layout.expects}" for layout in layouts)
+    raise ValueError(f"No known dataset layout at {source} (found: {found}).\nKnown layouts:\n{known}")
+
+
+INDEX_COLUMNS = ["clip", "label", "split", "num_frames", "num_flow"]
+FRAME_SETTINGS = ("layout", "size", "gray", "requested_fps", "max_frames", "flow", "depth")  # what prepared files depend on
+OUTPUTS = ("index.csv", "classes.json", "skipped.csv", "dataset.json")
 
 
 def read_index(data_dir, split=None):
-    """Rows of index.csv as dicts (num_frames as int), optionally of one split."""
+    """Rows of index.csv as dicts (num_frames and num_flow as int), optionally of one split."""
     path = Path(data_dir) / "index.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `python prepare.py SOURCE --out {data_dir}` first.")
     with open(path, newline="", encoding="utf-8") as file:
-        rows = [dict(row, num_frames=int(row["num_frames"])) for row in csv.DictReader(file)]
+        rows = [
+            dict(row, num_frames=int(row["num_frames"]), num_flow=int(row.get("num_flow") or 0)) for row in csv.DictReader(file)
+        ]
     return [row for row in rows if split is None or row["split"] == split]
 
 
@@ -53,10 +90,6 @@ def read_classes(folder):
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def clip_folder(data_dir, clip):
-    return Path(data_dir) / "frames" / clip
-
-
 def write_atomic(path, text):
     """Writes a whole file or nothing: a reader never sees half of it."""
     temporary = Path(f"{path}.tmp-{os.getpid()}")
@@ -65,8 +98,12 @@ def write_atomic(path, text):
 
 
 def write_csv(path, columns, rows):
-    lines = [",".join(columns)] + [",".join(_csv_field(row[c]) for c in columns) for row in rows]
+    lines = [",".join(columns)] + [csv_line(row, columns) for row in rows]
     write_atomic(path, "\n".join(lines) + "\n")
+
+
+def csv_line(row, columns):
+    return ",".join(_csv_field(row[c]) for c in columns)
 
 
 def _csv_field(value):
@@ -74,103 +111,117 @@ def _csv_field(value):
     return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
 
 
-def resize_short_side(frame, size):
-    height, width = frame.shape[:2]
-    scale = size / min(height, width)
-    new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(frame, new_size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+class StreamedCsv:
+    """A CSV written row by row into a temporary file and renamed into place when complete."""
 
+    def __init__(self, path, columns):
+        self.path, self.columns = Path(path), columns
+        self.temporary = Path(f"{path}.tmp-{os.getpid()}")
+        self.file = open(self.temporary, "w", encoding="utf-8", newline="")
+        self.file.write(",".join(columns) + "\n")
+        self.count = 0
 
-def prepare_clip(task):
-    """Writes one clip's frames; returns (num_frames, None) or (0, reason). Runs in a worker."""
-    clip, source, out_dir, size, gray, min_frames = task
-    final = clip_folder(out_dir, clip)
-    if final.is_dir():  # finished by an earlier run
-        return len(os.listdir(final)), None
-    if not source.is_dir():
-        return 0, f"missing frame folder {source}"
-    files = frame_files(source)
-    if len(files) < min_frames:
-        return 0, f"too few frames ({len(files)} < {min_frames}) in {source}"
-    temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    flag = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
-    for number, file in enumerate(files, start=1):
-        frame = cv2.imread(str(file), flag)
-        if frame is None:
-            shutil.rmtree(temporary)
-            return 0, f"unreadable frame {file}"
-        frame = resize_short_side(frame, size)
-        if not cv2.imwrite(str(temporary / FRAME_NAME.format(number)), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
-            shutil.rmtree(temporary)
-            return 0, f"cannot write frame {number} into {temporary.parent} (disk full?)"
-    os.rename(temporary, final)
-    return len(files), None
+    def write(self, row):
+        self.file.write(csv_line(row, self.columns) + "\n")
+        self.count += 1
+
+    def commit(self):
+        self.file.close()
+        os.replace(self.temporary, self.path)
 
 
 def check_settings(out_dir, settings):
-    """Refuses to resume into a DATA_DIR prepared with other settings."""
+    """Refuses to resume into a DATA_DIR prepared with other settings; returns the earlier settings."""
     path = out_dir / "dataset.json"
-    if path.is_file():
-        earlier = json.loads(path.read_text(encoding="utf-8"))
-        changed = [k for k in ("layout", "size", "gray") if earlier.get(k) != settings[k]]
-        if changed:
-            details = ", ".join(f"{k}: {earlier.get(k)} then, {settings[k]} now" for k in changed)
-            raise ValueError(
-                f"{out_dir} was prepared with other settings ({details}). Use another --out, or --fresh to start over."
-            )
-    write_atomic(path, json.dumps(settings, indent=1) + "\n")
+    earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    changed = [k for k in FRAME_SETTINGS if earlier and (earlier.get(k) or None) != (settings[k] or None)]
+    if changed:
+        details = ", ".join(f"{k}: {earlier.get(k)} then, {settings[k]} now" for k in changed)
+        raise ValueError(f"{out_dir} was prepared with other settings ({details}). Use another --out, or --fresh to start over.")
+    return earlier
 
 
-def prepare(source, out_dir, size=128, gray=False, workers=None, min_frames=8, layout_name=None, fresh=False, progress=True):
-    """Prepares a dataset; returns (index rows, skipped rows)."""
+def tasks(items, out_dir, settings):
+    """(Clip or Problem, DATA_DIR, settings) for each listed item; a clip listed twice is a Problem."""
+    seen = set()
+    for item in items:
+        if not isinstance(item, Problem) and item.clip in seen:
+            item = Problem(item.clip, f"listed again (as {item.split}); the first listing is kept")
+        elif not isinstance(item, Problem):
+            seen.add(item.clip)
+        yield item, out_dir, settings
+
+
+def prepare(
+    source,
+    out_dir,
+    size=128,
+    gray=False,
+    workers=None,
+    min_frames=8,
+    layout_name=None,
+    fresh=False,
+    progress=True,
+    fps=None,
+    max_frames=None,
+    flow_method=None,
+    options=None,
+):
+    """Prepares a dataset; returns the numbers of clips prepared and skipped."""
+    options = options or Options()
     layout, root = detect_layout(source, layout_name)
-    classes, listed, problems = layout.read(root)
-    clips, seen = [], set()
-    for clip in listed:  # one folder per clip: a clip listed twice is prepared once
-        if clip.clip in seen:
-            problems.append(Problem(clip.clip, f"listed again (as {clip.split}); the first listing is kept"))
-        else:
-            seen.add(clip.clip)
-            clips.append(clip)
-    if not clips:
-        raise ValueError(f"The {layout.name} layout at {root} lists no usable clips.")
+    classes, items = layout.read(root, options)
+    if flow_method:
+        flow.flow_method(flow_method)  # a missing TV-L1 module fails here, not in every worker
     out_dir = Path(out_dir)
     if fresh:  # what prepare.py writes, and nothing else of the folder
-        shutil.rmtree(out_dir / "frames", ignore_errors=True)
-        for name in ("index.csv", "classes.json", "skipped.csv", "dataset.json"):
+        for name in ("frames", "flow", "depth"):
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+        for name in OUTPUTS:
             (out_dir / name).unlink(missing_ok=True)
     (out_dir / "frames").mkdir(parents=True, exist_ok=True)
-    settings = {"layout": layout.name, "source": str(Path(source).resolve()), "size": size, "gray": gray, "fps": layout.fps}
-    check_settings(out_dir, settings)
-    for leftover in (out_dir / "frames").glob(".*.tmp-*"):  # half-written clips of a killed run
-        shutil.rmtree(leftover, ignore_errors=True)
+    settings = {"layout": layout.name, "source": str(Path(source).resolve()), "size": size, "gray": gray}
+    settings.update(requested_fps=fps, max_frames=max_frames, flow=flow_method, depth=options.depth)
+    earlier = check_settings(out_dir, settings)
+    for modality in ("frames", "flow", "depth"):  # half-written clips of a killed run
+        for leftover in (out_dir / modality).glob(".*.tmp-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
     workers = workers or os.cpu_count() or 1
     print(
-        f"Preparing {len(clips)} clips of {len(classes)} classes ({layout.name} layout at {root}) "
-        f"into {out_dir}: short side {size} px, {'gray' if gray else 'colour'}, {workers} workers"
+        f"Preparing the {layout.name} layout at {root} ({len(classes)} classes) into {out_dir}: short side {size} px, "
+        f"{'gray' if gray else 'colour'}, {f'{fps} fps' if fps else 'source frame rate'}"
+        f"{f', at most {max_frames} frames' if max_frames else ''}{f', {flow_method} flow' if flow_method else ''}, "
+        f"{workers} workers"
     )
-    tasks = [(c.clip, c.source, out_dir, size, gray, min_frames) for c in clips]
-    index, skipped = [], [{"clip": p.clip, "reason": p.reason} for p in problems]
+    clip_settings = dict(settings, min_frames=min_frames, source_fps=layout.fps or FOLDERS_FPS)
+    index = StreamedCsv(out_dir / "index.csv", INDEX_COLUMNS)
+    skipped = StreamedCsv(out_dir / "skipped.csv", ["clip", "reason"])
+    counts, rates = Counter(), Counter()
     with Pool(workers) as pool:
-        results = pool.imap(prepare_clip, tasks, chunksize=4)  # ordered: index.csv is deterministic
-        for clip, (num_frames, reason) in tqdm(zip(clips, results), total=len(clips), disable=not progress, unit="clip"):
+        results = pool.imap(prepare_clip, tasks(items, out_dir, clip_settings), chunksize=4)  # ordered: deterministic index
+        for clip, info, reason in tqdm(results, disable=not progress, unit="clip"):
             if reason:
-                skipped.append({"clip": clip.clip, "reason": reason})
-            else:
-                index.append({"clip": clip.clip, "label": clip.label, "split": clip.split, "num_frames": num_frames})
-
+                skipped.write({"clip": clip.clip, "reason": reason})
+                continue
+            index.write({"clip": clip.clip, "label": clip.label, "split": clip.split, **info})
+            counts[clip.split] += 1
+            if info["fps"]:
+                rates[round(info["fps"], 2)] += 1
+    if not index.count:
+        raise ValueError(f"No clip of the {layout.name} layout at {root} could be prepared; see {skipped.temporary}.")
+    # the frame rate the clips now have, which training and the app sample by
+    source_rate = layout.fps or (rates.most_common(1)[0][0] if rates else earlier.get("source_fps", FOLDERS_FPS))
+    settings.update(source_fps=source_rate, fps=fps if fps and fps < source_rate else source_rate)
     write_atomic(out_dir / "classes.json", json.dumps(classes, indent=1) + "\n")
-    write_csv(out_dir / "skipped.csv", ["clip", "reason"], skipped)
-    write_csv(out_dir / "index.csv", INDEX_COLUMNS, index)
-    counts = {split: sum(row["split"] == split for row in index) for split in ("train", "validation", "test")}
+    skipped.commit()
+    index.commit()
+    write_atomic(out_dir / "dataset.json", json.dumps(settings, indent=1) + "\n")
     print(
-        f"Prepared {len(index)} clips ({', '.join(f'{n} {s}' for s, n in counts.items() if n)}); "
-        f"skipped {len(skipped)} (see {out_dir / 'skipped.csv'})"
+        f"Prepared {index.count} clips ({', '.join(f'{counts[s]} {s}' for s in ('train', 'validation', 'test') if counts[s])}); "
+        f"skipped {skipped.count} (see {out_dir / 'skipped.csv'})"
     )
-    return index, skipped
+    return index.count, skipped.count
 
 
 def check(data_dir):
@@ -189,10 +240,18 @@ def check(data_dir):
         if not folder.is_dir():
             errors.append(f"{row['clip']}: in index.csv but {folder} is missing")
             continue
-        present = set(os.listdir(folder))
-        missing = [FRAME_NAME.format(n) for n in range(1, row["num_frames"] + 1) if FRAME_NAME.format(n) not in present]
-        if missing:
-            errors.append(f"{row['clip']}: {len(missing)} of {row['num_frames']} frames missing ({', '.join(missing[:3])})")
+        expected = {"frames": [FRAME_NAME.format(n) for n in range(1, row["num_frames"] + 1)]}
+        expected["flow"] = [FLOW_NAME.format(axis=a, number=n) for n in range(1, row["num_flow"] + 1) for a in "xy"]
+        if (data_dir / "depth").is_dir():
+            expected["depth"] = expected["frames"]
+        for modality, names in expected.items():
+            folder = clip_folder(data_dir, row["clip"], modality)
+            present = set(os.listdir(folder)) if folder.is_dir() else set()
+            missing = [name for name in names if name not in present]
+            if missing:
+                errors.append(
+                    f"{row['clip']}: {len(missing)} of {len(names)} {modality} files missing ({', '.join(missing[:3])})"
+                )
     for split, split_frames in frames.items():
         print(f"{split}: {len(split_frames)} clips, {min(split_frames)}-{max(split_frames)} frames per clip")
         labelled = [c for c in classes if (split, c) in counts]
@@ -230,12 +289,28 @@ def main(argv=None):
     parser.add_argument("--gray", action="store_true", help="store grayscale frames (smaller, and what the default model uses)")
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     parser.add_argument("--min-frames", type=int, default=8, help="skip clips with fewer frames (default: 8)")
-    parser.add_argument("--format", choices=sorted(LAYOUTS), help="the layout, when detection should not guess")
+    parser.add_argument("--format", choices=list(LAYOUTS), help="the layout, when detection should not guess")
+    parser.add_argument("--fps", type=float, help="frames per second to keep from videos and frame folders (default: all)")
+    parser.add_argument("--max-frames", type=int, help="keep at most this many frames per clip, evenly spread (default: all)")
+    parser.add_argument("--flow", choices=flow.METHODS, help="also write optical flow between consecutive frames (see flow.py)")
+    parser.add_argument("--depth", action="store_true", help="IsoGD: prepare the K_ depth videos too, into depth/")
+    parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="UCF101's train/test split (default: 1)")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="folder per class without val/: share of each class held out (default: 0.2)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of that held-out choice (default: 0)")
     parser.add_argument("--fresh", action="store_true", help="delete what an earlier run prepared in DATA_DIR and start over")
     args = parser.parse_args(argv)
+    options = Options(split=args.split, depth=args.depth, val_fraction=args.val_fraction, seed=args.seed)
     try:
-        prepare(args.source, args.out, args.size, args.gray, args.workers, args.min_frames, args.format, args.fresh)
-    except (FileNotFoundError, ValueError) as error:
+        prepare(
+            args.source, args.out, args.size, args.gray, args.workers, args.min_frames, args.format, args.fresh,
+            fps=args.fps, max_frames=args.max_frames, flow_method=args.flow, options=options,
+        )  # fmt: skip
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
         sys.exit(f"prepare.py: {error}")
 
 

@@ -21,7 +21,7 @@ def read_csv(path):
 
 def test_official_layout(jester_dir, prepared_dir):
     index = read_csv(prepared_dir / "index.csv")
-    assert list(index[0]) == ["clip", "label", "split", "num_frames"]
+    assert list(index[0]) == ["clip", "label", "split", "num_frames", "num_flow"]
     assert len(index) == 36
     assert sum(row["split"] == "train" for row in index) == 27
     assert sum(row["split"] == "validation" for row in index) == 9
@@ -58,7 +58,8 @@ def make_kaggle_mirror(root, jester_dir):
 def test_kaggle_mirror_layout(jester_dir, tmp_path):
     source = tmp_path / "20bn-jester"
     make_kaggle_mirror(source, jester_dir)
-    index, skipped = prepare.prepare(tmp_path, tmp_path / "out", size=32, workers=1, progress=False)
+    assert prepare.prepare(tmp_path, tmp_path / "out", size=32, workers=1, progress=False) == (6, 0)
+    index, skipped = prepare.read_index(tmp_path / "out"), read_csv(tmp_path / "out" / "skipped.csv")
     assert [row["split"] for row in index] == ["train"] * 3 + ["validation"] * 2 + ["test"]
     assert index[-1]["label"] == "" and skipped == []
     assert json.loads((tmp_path / "out" / "dataset.json").read_text())["layout"] == "jester_kaggle"
@@ -86,7 +87,7 @@ def test_bad_clips_and_lines_are_skipped_and_reported(jester_dir, tmp_path):
     shutil.rmtree(source / "20bn-jester-v1" / clips[2])
     with open(source / "jester-v1-train.csv", "a") as file:
         file.write(f"999;Waving Wildly\nno-separator-here\n{clips[3]};Swiping Up\n")
-    index, skipped = prepare.prepare(source, tmp_path / "out", size=32, workers=2, progress=False)
+    prepared, _ = prepare.prepare(source, tmp_path / "out", size=32, workers=2, progress=False)
     reasons = {row["clip"]: row["reason"] for row in read_csv(tmp_path / "out" / "skipped.csv")}
     assert "unreadable frame" in reasons[clips[0]] and "00003.jpg" in reasons[clips[0]]
     assert "too few frames (5 < 8)" in reasons[clips[1]]
@@ -94,7 +95,7 @@ def test_bad_clips_and_lines_are_skipped_and_reported(jester_dir, tmp_path):
     assert "jester-v1-train.csv line 28: unknown label 'Waving Wildly'" == reasons["999"]
     assert "line 29" in reasons["no-separator-here"]
     assert reasons[clips[3]].startswith("listed again")
-    assert len(index) == 36 - 3 and not (tmp_path / "out" / "frames" / clips[0]).exists()
+    assert prepared == 36 - 3 and not (tmp_path / "out" / "frames" / clips[0]).exists()
 
 
 @pytest.mark.slow
@@ -129,8 +130,9 @@ def test_other_settings_are_refused_on_resume(prepared_dir, jester_dir, tmp_path
     with pytest.raises(ValueError, match="size: 40 then, 64 now"):
         prepare.prepare(jester_dir, out, size=64, gray=True, progress=False)
     (out / "notes.txt").write_text("mine")
-    index, _ = prepare.prepare(jester_dir, out, size=64, gray=True, fresh=True, progress=False)
-    assert len(index) == 36 and (out / "notes.txt").exists()
+    assert prepare.prepare(jester_dir, out, size=64, gray=True, fresh=True, progress=False) == (36, 0)
+    index = prepare.read_index(out)
+    assert (out / "notes.txt").exists()
     assert min(cv2.imread(str(out / "frames" / index[0]["clip"] / "00001.jpg")).shape[:2]) == 64
 
 

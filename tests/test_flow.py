@@ -1,0 +1,93 @@
+import shutil
+
+import cv2
+import miniatures
+import numpy as np
+import pytest
+
+import flow
+import prepare
+from datagenerator import ClipDataset
+
+
+def moving_pair(speed=3):
+    frames = miniatures.moving_frames(2, 60, 80, seed=4, speed=speed)
+    return [cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) for frame in frames]
+
+
+@pytest.mark.parametrize("method", ["dis", "farneback"])
+def test_a_pattern_moving_right_has_positive_x_flow(method):
+    previous, current = moving_pair(speed=3)
+    motion = flow.flow_method(method)(previous, current)
+    square = motion[20:40, 8:28]  # where the square is
+    assert motion.shape == (60, 80, 2)
+    assert 2.0 < np.median(square[..., 0]) < 4.0 and abs(np.median(square[..., 1])) < 0.5
+    x_image, y_image = next(flow.clip_flow([previous, current], method))
+    assert x_image.dtype == np.uint8 and np.median(x_image[20:40, 8:28]) > 128 + 10
+
+
+def test_tvl1_needs_contrib_or_works():
+    previous, current = moving_pair()
+    if hasattr(cv2, "optflow"):
+        assert np.median(flow.flow_method("tvl1")(previous, current)[20:40, 8:28, 0]) > 1
+    else:
+        with pytest.raises(RuntimeError, match="opencv-contrib-python"):
+            flow.flow_method("tvl1")
+    with pytest.raises(ValueError, match="dis, farneback, tvl1"):
+        flow.flow_method("lucas")
+
+
+def test_encoding_is_the_ucf101_convention():
+    motion = np.array([[[0.0, -20.0], [25.0, 10.0]]], np.float32)  # (1, 2, 2)
+    x_image, y_image = flow.encode(motion)
+    assert x_image.tolist() == [[128, 255]] and y_image.tolist() == [[0, 191]]  # clipped to +-20 px
+    np.testing.assert_allclose(flow.decode(x_image), [[0.078, 20.0]], atol=0.01)
+    mirrored, _ = flow.encode(-motion)
+    assert np.abs(mirrored.astype(int) - (255 - x_image.astype(int))).max() <= 1  # mirroring is 255 - x
+    assert flow.rescale(np.array([[168]], np.uint8), 0.5).tolist() == [[148]]
+    assert flow.flow_picture(x_image, y_image).shape == (1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def flow_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flow")
+    miniatures.folders(root / "src", videos=False, split_level=True)
+    prepare.prepare(root / "src", root / "out", size=32, workers=2, min_frames=4, flow_method="dis", progress=False)
+    return root / "out"
+
+
+def test_prepare_writes_flow_between_consecutive_frames(flow_data):
+    index = prepare.read_index(flow_data)
+    assert all(row["num_flow"] == row["num_frames"] - 1 == 8 for row in index)
+    x_image = cv2.imread(str(flow_data / "flow" / index[0]["clip"] / "x_00003.jpg"), cv2.IMREAD_GRAYSCALE)
+    assert x_image.shape == (32, 43) and x_image.max() > 128 + 5  # the square moves right
+    assert prepare.check(flow_data) == 0
+
+
+def test_check_catches_a_missing_flow_image(flow_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(flow_data, out)
+    clip = prepare.read_index(out)[0]["clip"]
+    (out / "flow" / clip / "y_00002.jpg").unlink()
+    assert prepare.check(out) == 1
+    assert "1 of 16 flow files missing (y_00002.jpg)" in capsys.readouterr().out
+
+
+def mean_x_motion(stacks):
+    return stacks[..., 0::2].mean(axis=(1, 2, 3))
+
+
+def test_generator_stacks_flow_and_mirrors_its_sign(flow_data):
+    options = dict(modality="flow", flow_pairs=4, size=(32, 32), batch_size=12, seed=1)
+    stacks, labels = ClipDataset(flow_data, "train", **options)[0]
+    assert stacks.shape == (12, 32, 32, 8) and stacks.dtype == np.float32 and labels.shape == (12,)
+    assert (mean_x_motion(stacks) > 0).all() and np.abs(stacks[..., 1::2]).mean() < np.abs(stacks[..., 0::2]).mean()
+    flipped = mean_x_motion(ClipDataset(flow_data, "train", flip=True, **options)[0][0])
+    assert (flipped < 0).sum() >= 2 and (flipped > 0).sum() >= 2  # about half are mirrored, motion to the left
+    validation = ClipDataset(flow_data, "validation", flip=True, **options)
+    np.testing.assert_array_equal(validation[0][0], ClipDataset(flow_data, "validation", **options)[0][0])
+
+
+def test_generator_refuses_flow_that_was_not_prepared(prepared_dir):
+    with pytest.raises(ValueError, match="--flow dis"):
+        ClipDataset(prepared_dir, "train", modality="flow")

@@ -1,0 +1,165 @@
+"""Every layout of DATASETS.md, in miniature with real videos and frames, through prepare.py."""
+
+import csv
+import json
+import shutil
+
+import cv2
+import miniatures
+import pytest
+
+import prepare
+from layouts import Options
+
+
+def prepared(source, out, **options):
+    layout_options = {k: options.pop(k) for k in ("split", "depth", "val_fraction", "seed") if k in options}
+    settings = dict(size=32, workers=2, min_frames=4, progress=False, options=Options(**layout_options))
+    prepare.prepare(source, out, **{**settings, **options})
+    with open(out / "skipped.csv", newline="") as file:
+        skipped = {row["clip"]: row["reason"] for row in csv.DictReader(file)}
+    return prepare.read_index(out), json.loads((out / "classes.json").read_text()), skipped
+
+
+def splits(index):
+    return {split: sorted(row["clip"] for row in index if row["split"] == split) for split in {r["split"] for r in index}}
+
+
+def test_ucf101_videos(tmp_path):
+    broken = miniatures.ucf101(tmp_path / "ucf")
+    index, classes, skipped = prepared(tmp_path / "ucf", tmp_path / "out")
+    assert classes == miniatures.UCF_CLASSES
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["layout"] == "ucf101"
+    by_split = splits(index)
+    assert len(by_split["train"]) == 5 and len(by_split["validation"]) == 6  # the test list is the validation split
+    assert all("_g01_" in clip for clip in by_split["train"])
+    labels = {row["clip"]: row["label"] for row in index}
+    assert labels["v_HandStandPushups_g01_c01"] == "HandstandPushups"  # the file names' spelling, the class's name
+    assert labels["v_HandStandPushups_g02_c02"] == "HandstandPushups"  # from a test line, which has no label
+    assert "cannot open video" in skipped[broken] and broken + ".avi" in skipped[broken]
+    assert skipped["v_YoYo_g07_c01"].startswith("missing video")
+    assert skipped["trainlist01.txt:7"] == "trainlist01.txt line 7: cannot tell the class of 'YoYo/v_YoYo_g09_c01.avi 42'"
+    frame = cv2.imread(str(tmp_path / "out" / "frames" / "v_YoYo_g02_c01" / "00001.jpg"))
+    assert frame.shape == (32, 43, 3) and index[0]["num_frames"] == 12
+
+    index, _, _ = prepared(tmp_path / "ucf", tmp_path / "split2", split=2)
+    assert all("_g02_" in clip for clip in splits(index)["train"])
+    with pytest.raises(SystemExit):
+        prepare.main([str(tmp_path / "ucf"), "--out", str(tmp_path / "x"), "--split", "4"])
+
+
+def test_ucf101_frames_keep_their_tvl1_flow(tmp_path):
+    broken = miniatures.ucf101(tmp_path / "ucf", frames=True)
+    index, classes, skipped = prepared(tmp_path / "ucf", tmp_path / "out")
+    assert classes == miniatures.UCF_CLASSES and len(index) == 11
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["layout"] == "ucf101_frames"
+    assert {row["num_frames"] for row in index} == {10} and {row["num_flow"] for row in index} == {9}
+    assert skipped[broken].startswith("no frames in")
+    flow_x = cv2.imread(str(tmp_path / "out" / "flow" / index[0]["clip"] / "x_00001.jpg"), cv2.IMREAD_GRAYSCALE)
+    flow_y = cv2.imread(str(tmp_path / "out" / "flow" / index[0]["clip"] / "y_00001.jpg"), cv2.IMREAD_GRAYSCALE)
+    # u = 160 at 48 px high is 32.5 levels of motion; at 32 px it is two thirds of that
+    assert flow_x.shape == (32, 43) and abs(flow_x.mean() - (127.5 + 32.5 * 32 / 48)) < 1.5
+    assert abs(flow_y.mean() - 128) < 1.5
+    assert prepare.check(tmp_path / "out") == 0
+
+
+def test_isogd_with_depth_and_unlabelled_lists(tmp_path):
+    miniatures.isogd(tmp_path / "IsoGD_phase_1")
+    index, classes, skipped = prepared(tmp_path, tmp_path / "out", depth=True)
+    assert classes == ["1", "2", "5"]  # the labels as they are, in numeric order
+    assert {k: len(v) for k, v in splits(index).items()} == {"train": 4, "validation": 2, "test": 2}
+    assert all(row["label"] == "" for row in index if row["split"] == "test")
+    assert "cannot open video" in skipped["train_002_M_00005"]
+    assert skipped["train_list.txt:6"].startswith("train_list.txt line 6: expected")
+    clip = index[0]["clip"]
+    depth = sorted((tmp_path / "out" / "depth" / clip).iterdir())
+    assert len(depth) == index[0]["num_frames"] == 13  # trimmed to the shorter depth video
+    assert cv2.imread(str(depth[0]), cv2.IMREAD_UNCHANGED).ndim == 2
+    assert prepare.check(tmp_path / "out") == 0
+
+    unlabelled = tmp_path / "unlabelled"
+    miniatures.isogd(unlabelled, labelled_valid=False)
+    index, _, _ = prepared(unlabelled, tmp_path / "out2")
+    assert {k: len(v) for k, v in splits(index).items()} == {"train": 4, "test": 4}
+    assert not (tmp_path / "out2" / "depth").exists()
+
+
+def test_kinetics_both_namings_and_missing_clips(tmp_path):
+    miniatures.kinetics(tmp_path / "k400")
+    index, classes, skipped = prepared(tmp_path / "k400", tmp_path / "out")
+    assert classes == sorted(miniatures.KINETICS_LABELS)
+    assert {k: len(v) for k, v in splits(index).items()} == {"train": 5, "validation": 3, "test": 2}
+    assert [row["split"] for row in index] == ["train"] * 5 + ["validation"] * 3 + ["test"] * 2
+    labels = {row["clip"]: row["label"] for row in index}
+    assert labels["yt007-Ab_c7_000070_000080"] == "playing guitar (acoustic)"  # found as val/yt007-Ab_c7.mp4
+    assert "train.csv line 8: listed but missing" in skipped["gone-for-good_000000_000010"]
+    assert "cannot open video" in skipped["yt001-Ab_c1_000010_000020"]
+    assert skipped["train.csv:9"].startswith("train.csv line 9: needs youtube_id")
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["fps"] == 30
+
+
+def test_upgrad_index_is_the_label(tmp_path):
+    miniatures.upgrad(tmp_path / "Project_data")
+    index, classes, skipped = prepared(tmp_path, tmp_path / "out")
+    assert classes == ["Left Swipe", "Right Swipe", "Stop", "Thumbs Down", "Thumbs Up"]
+    assert {k: len(v) for k, v in splits(index).items()} == {"train": 10, "validation": 5}
+    assert any(" " in row["clip"] for row in index)  # folder names with spaces are kept
+    assert {row["label"] for row in index if "Left" in row["clip"]} == {"Left Swipe"}  # both spellings
+    assert skipped == {"train.csv:11": "train.csv line 11: expected 'folder;gesture_name;label_index'"}
+    assert index[0]["num_frames"] == 30 and prepare.check(tmp_path / "out") == 0
+
+
+def test_folder_per_class_of_videos_gets_a_stratified_split(tmp_path):
+    miniatures.folders(tmp_path / "mine")
+    index, classes, skipped = prepared(tmp_path / "mine", tmp_path / "out")
+    assert classes == ["clap", "thumbs up", "wave"]
+    for label in classes:  # 5 clips each: one held out, in every class
+        assert sum(row["split"] == "validation" and row["label"] == label for row in index) == 1
+    assert len(index) == 15 and skipped["wave_broken"].startswith("empty video file")
+    again, _, _ = prepared(tmp_path / "mine", tmp_path / "again")
+    assert splits(again) == splits(index)  # seeded
+    other, _, _ = prepared(tmp_path / "mine", tmp_path / "other", seed=5, val_fraction=0.4)
+    held = [row["label"] for row in other if row["split"] == "validation"]
+    assert held.count("clap") == held.count("thumbs up") == 2 and splits(other) != splits(index)
+
+
+def test_folder_per_class_of_frame_folders_with_a_split_level(tmp_path):
+    miniatures.folders(tmp_path / "mine", videos=False, split_level=True)
+    index, classes, skipped = prepared(tmp_path / "mine", tmp_path / "out")
+    assert classes == ["clap", "thumbs up", "wave"]
+    assert {k: len(v) for k, v in splits(index).items()} == {"train": 12, "validation": 3}
+    assert "unreadable frame" in skipped["train_wave_broken"]
+
+
+def test_fps_and_max_frames_select_frames(tmp_path):
+    miniatures.write_video(tmp_path / "src" / "a" / "one.mp4", num_frames=30, fps=30)
+    miniatures.write_video(tmp_path / "src" / "b" / "two.mp4", num_frames=30, fps=30)
+    index, _, _ = prepared(tmp_path / "src", tmp_path / "half", fps=15, val_fraction=0)
+    assert [row["num_frames"] for row in index] == [15, 15]
+    assert json.loads((tmp_path / "half" / "dataset.json").read_text())["fps"] == 15
+    index, _, _ = prepared(tmp_path / "src", tmp_path / "few", max_frames=8, val_fraction=0)
+    assert [row["num_frames"] for row in index] == [8, 8]
+    assert prepare.select_frames(30, 30, 15).tolist() == list(range(0, 30, 2))
+    assert prepare.select_frames(10, 25, 10).tolist() == [0, 3, 5, 8]  # 2.5 source frames per kept frame
+    assert prepare.select_frames(30, 30, None, 4).tolist() == [0, 10, 19, 29]
+    with pytest.raises(ValueError, match="requested_fps: 15"):
+        prepared(tmp_path / "src", tmp_path / "half", fps=10, val_fraction=0)
+
+
+def test_nothing_matches_lists_every_layout(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError) as error:
+        prepare.prepare(tmp_path, tmp_path / "out", progress=False)
+    message = str(error.value)
+    assert "found: notes.txt" in message
+    for name, layout in prepare.LAYOUTS.items():
+        assert f"{name}: {layout.expects}" in message
+
+
+def test_format_overrides_detection(tmp_path):
+    miniatures.ucf101(tmp_path / "ucf")
+    shutil.rmtree(tmp_path / "ucf" / "ucfTrainTestlist")
+    index, classes, _ = prepared(tmp_path / "ucf", tmp_path / "out", layout_name="folders")
+    assert classes == miniatures.UCF_CLASSES and len(index) == 11  # UCF-101/<Class>/ is a folder per class
+    with pytest.raises(ValueError, match="Known layouts:\n  ucf101: UCF101"):
+        prepared(tmp_path / "ucf", tmp_path / "out2", layout_name="ucf101")
