@@ -31,6 +31,7 @@ lint: $(BIN)/activate
 bench: $(BIN)/activate
 	$(BIN)/python bench/data_pipeline.py
 	$(BIN)/python bench/app_latency.py
+	$(BIN)/python bench/prepare_speed.py
 
 clean:
 	rm -rf $(DEMO)

@@ -59,7 +59,7 @@ def read_video(path, size, gray):
         raise ClipError(f"missing video {path}")
     if path.stat().st_size == 0:
         raise ClipError(f"empty video file {path}")
-    capture = cv2.VideoCapture(str(path))
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])  # workers are the parallelism
     try:
         if not capture.isOpened():
             raise ClipError(f"cannot open video {path} (corrupt, or a format OpenCV cannot decode)")

@@ -2,9 +2,9 @@
 
     python prepare.py SOURCE --out DATA_DIR [--size 128] [--gray] [--fps N] [--flow dis] [--workers N]
 
-SOURCE is recognised by its layout (see `gesture_layouts.py` and `action_layouts.py`): 20BN-Jester (official or Kaggle), UCF101
-(videos, or jpegs_256 with tvl1_flow), ChaLearn IsoGD, Kinetics, upGrad-style gesture sets, or
-a folder per class. DATA_DIR receives:
+SOURCE is recognised by its layout (see `gesture_layouts.py` and `action_layouts.py`):
+20BN-Jester (official or Kaggle), UCF101 (videos, or jpegs_256 with tvl1_flow), ChaLearn IsoGD,
+Kinetics, upGrad-style gesture sets, or a folder per class. DATA_DIR receives:
 
     frames/<clip>/00001.jpg ...   frames resized so the short side is --size pixels
     flow/<clip>/x_00001.jpg ...   with --flow (or a layout's own flow): 8-bit optical flow
@@ -31,6 +31,7 @@ from collections import Counter
 from multiprocessing import Pool
 from pathlib import Path
 
+import cv2
 from tqdm import tqdm
 
 import flow
@@ -198,7 +199,7 @@ def prepare(
     index = StreamedCsv(out_dir / "index.csv", INDEX_COLUMNS)
     skipped = StreamedCsv(out_dir / "skipped.csv", ["clip", "reason"])
     counts, rates = Counter(), Counter()
-    with Pool(workers) as pool:
+    with Pool(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:  # one core per worker, no oversubscription
         results = pool.imap(prepare_clip, tasks(items, out_dir, clip_settings), chunksize=4)  # ordered: deterministic index
         for clip, info, reason in tqdm(results, disable=not progress, unit="clip"):
             if reason:
