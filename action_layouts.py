@@ -6,7 +6,7 @@ Kinetics (CSV lists and downloaded clips). See DATASETS.md; the interface is as 
 from functools import lru_cache
 from pathlib import Path
 
-from layouts import SPLIT_NAMES, VIDEO_SUFFIXES, Clip, Problem, csv_header, csv_rows, numbered_lines, problem
+from layouts import SPLIT_NAMES, TOO_MANY_FIELDS, VIDEO_SUFFIXES, Clip, Problem, csv_header, csv_rows, numbered_lines, problem
 
 
 class UCF101:
@@ -15,7 +15,7 @@ class UCF101:
         "UCF101: ucfTrainTestlist/ (classInd.txt, trainlist01.txt, testlist01.txt) beside the videos "
         "UCF-101/<Class>/v_<Class>_g01_c01.avi"
     )
-    fps = 25
+    fps = None  # the videos' own rate (25 fps)
     video_folders = ("UCF-101", "UCF101", "videos", ".")
 
     @staticmethod
@@ -103,6 +103,12 @@ class UCF101Frames(UCF101):
         "UCF101 pre-extracted frames: jpegs_256/v_<Name>/frame000001.jpg (with tvl1_flow/u/ and tvl1_flow/v/, "
         "if present, as the clips' flow) beside ucfTrainTestlist/"
     )
+    fps = 25
+
+    @staticmethod
+    def own_flow(root):
+        """The flow this dataset brings, recorded in dataset.json."""
+        return "tvl1 (the dataset's tvl1_flow)" if (root / "tvl1_flow").is_dir() else None
 
     @classmethod
     def detect(cls, root):
@@ -138,13 +144,14 @@ class Kinetics:
         "Kinetics: CSV lists with the header label,youtube_id,time_start,time_end,split beside the clips, "
         "<youtube_id>_<start:06d>_<end:06d>.mp4 or <youtube_id>.mp4, under <split>/<label>/ or flat"
     )
-    fps = 30
+    fps = None  # the clips' own rate (mostly 30 fps)
     clip_suffixes = (".mp4", ".webm", ".mkv", ".avi")
 
     @staticmethod
     def lists(root):
-        """The CSV lists, train first and test last."""
-        lists = [p for p in sorted(root.glob("*.csv")) if {"youtube_id", "time_start", "time_end"} <= set(csv_header(p))]
+        """The CSV lists, in the root or its annotations/ folder, train first and test last."""
+        found = sorted(root.glob("*.csv")) + sorted(root.glob("annotations/*.csv"))
+        lists = [p for p in found if {"youtube_id", "time_start", "time_end"} <= set(csv_header(p))]
         rank = {"train": 0, "validation": 1, "test": 2}
         return sorted(lists, key=lambda p: rank.get(Kinetics.split_of(p, {}), 1))
 
@@ -154,7 +161,7 @@ class Kinetics:
 
     @classmethod
     def read(cls, root, options):
-        labels = {row["label"] for path in cls.lists(root) for _, row in csv_rows(path) if row.get("label")}
+        labels = {row["label"] for path in cls.lists(root) for _, row in csv_rows(path) if row and row.get("label")}
         return sorted(labels), cls.clips(root)
 
     @staticmethod
@@ -169,6 +176,9 @@ class Kinetics:
     def clips(cls, root):
         for path in cls.lists(root):
             for number, row in csv_rows(path):
+                if row is None:
+                    yield problem(path, number, TOO_MANY_FIELDS)
+                    continue
                 split, youtube_id = cls.split_of(path, row), row.get("youtube_id", "")
                 try:
                     start, end = int(float(row["time_start"])), int(float(row["time_end"]))

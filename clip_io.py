@@ -96,13 +96,15 @@ def read_clip(source, size, gray, source_fps, fps=None, max_frames=None):
     return frames, source_fps
 
 
-def read_flow(folders, size):
-    """Pre-extracted 8-bit flow (x folder, y folder), resized to the frames with its values rescaled."""
+def read_flow(folders, size, source_fps, fps=None, max_frames=None):
+    """Pre-extracted 8-bit flow (x folder, y folder), resized to the frames with its values rescaled.
+    The frame selection of `read_clip` picks the flow at each kept frame, so the two stay aligned."""
     x_files, y_files = (frame_files(folder) if folder.is_dir() else [] for folder in folders)
     if not x_files or len(x_files) != len(y_files):
         raise ClipError(f"flow folders {folders[0]} and {folders[1]} are missing or hold different counts")
+    kept = set(select_frames(len(x_files) + 1, source_fps, fps, max_frames).tolist())  # flow i: frame i to i + 1
     pairs = []
-    for x_file, y_file in zip(x_files, y_files):
+    for x_file, y_file in (pair for i, pair in enumerate(zip(x_files, y_files)) if i in kept):
         images = [cv2.imread(str(file), cv2.IMREAD_GRAYSCALE) for file in (x_file, y_file)]
         if any(image is None for image in images):
             raise ClipError(f"unreadable flow image {x_file if images[0] is None else y_file}")
@@ -134,10 +136,13 @@ def prepare_clip(task):
     if isinstance(clip, Problem):
         return clip, None, clip.reason
     final = clip_folder(out_dir, clip.clip)
-    if final.is_dir():  # finished by an earlier run
+    if final.is_dir():  # finished by an earlier run, unless a file has gone since
+        names = os.listdir(final)
         flow_files = clip_folder(out_dir, clip.clip, "flow")
         num_flow = len(os.listdir(flow_files)) // 2 if flow_files.is_dir() else 0
-        return clip, {"num_frames": len(os.listdir(final)), "num_flow": num_flow, "fps": None}, None
+        if sorted(names) == [FRAME_NAME.format(n) for n in range(1, len(names) + 1)]:
+            return clip, {"num_frames": len(names), "num_flow": num_flow, "fps": None}, None
+        shutil.rmtree(final)
     temporaries = []
     try:
         size, gray = settings["size"], settings["gray"]
@@ -153,7 +158,7 @@ def prepare_clip(task):
             named = [(FRAME_NAME.format(n), image) for n, image in enumerate(depth[:count], start=1)]
             outputs.append((clip_folder(out_dir, clip.clip, "depth"), named))
         if clip.flow:  # pre-extracted, as UCF101's tvl1_flow
-            pairs = read_flow(clip.flow, size)
+            pairs = read_flow(clip.flow, size, *selection)
         else:
             pairs = list(flow.clip_flow(frames, settings["flow"])) if settings["flow"] else []
         if pairs:

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from layouts import (
     SPLIT_NAMES,
+    TOO_MANY_FIELDS,
     Clip,
     Problem,
     csv_header,
     csv_rows,
+    entries,
     held_out,
     is_frame_folder,
     is_video,
@@ -76,7 +78,7 @@ class JesterKaggle:
         for split, folder in cls.splits.items():
             if split != "test" and (root / f"{folder}.csv").is_file():
                 for _, row in csv_rows(root / f"{folder}.csv"):
-                    if row.get("label"):
+                    if row and row.get("label"):
                         labels.add(row["label"])
                         if row.get("label_id", "").isdigit():
                             names_by_id.setdefault(int(row["label_id"]), row["label"])
@@ -96,6 +98,9 @@ class JesterKaggle:
                 yield problem(path, 1, f"header lacks {', '.join(sorted(missing))}", path.name)
                 continue
             for number, row in csv_rows(path):
+                if row is None:
+                    yield problem(path, number, TOO_MANY_FIELDS)
+                    continue
                 clip_id, label = row.get("video_id", ""), row.get("label", "")
                 if not clip_id or (split != "test" and not label):
                     yield problem(path, number, "missing video_id or label", clip_id)
@@ -109,7 +114,7 @@ class IsoGD:
         "ChaLearn IsoGD: train_list.txt (and valid_list.txt, test_list.txt) with lines "
         "'train/001/M_00001.avi train/001/K_00001.avi 26' beside the train/ video folders"
     )
-    fps = 10
+    fps = None  # the videos' own rate (10 fps)
     lists = {"train": "train_list.txt", "validation": "valid_list.txt", "test": "test_list.txt"}
 
     @classmethod
@@ -142,6 +147,9 @@ class IsoGD:
             for number, parts in cls.lines(path):
                 if len(parts) not in (2, 3) or (len(parts) == 3 and not parts[2].isdigit()):
                     yield problem(path, number, "expected 'RGB-path depth-path [label]'")
+                    continue
+                if len(parts) == 2 and split == "train":
+                    yield problem(path, number, "no label")
                     continue
                 # lists without labels (some releases' valid and test lists) are test clips
                 label, clip_split = (parts[2], split) if len(parts) == 3 else ("", "test")
@@ -211,38 +219,46 @@ class FolderPerClass:
 
     @classmethod
     def split_folders(cls, root):
-        return {SPLIT_NAMES[p.name.lower()]: p for p in sorted(root.iterdir()) if p.is_dir() and p.name.lower() in SPLIT_NAMES}
+        return {SPLIT_NAMES[p.name.lower()]: p for p in sorted(entries(root)) if p.is_dir() and p.name.lower() in SPLIT_NAMES}
 
     @classmethod
     def detect(cls, root):
         splits = cls.split_folders(root)
-        tops = [splits["train"]] if "train" in splits else [root]
-        return any(cls.clip_paths(label) for top in tops for label in sorted(top.iterdir()) if label.is_dir())
+        return any(cls.clip_paths(label) for label in cls.label_folders(splits.get("train", root)))
+
+    @staticmethod
+    def label_folders(top):
+        return sorted(p for p in entries(top) if p.is_dir())
 
     @staticmethod
     def clip_paths(label_folder):
         """The clips of one class: its videos and its frame folders."""
-        return [p for p in sorted(label_folder.iterdir()) if (p.is_file() and is_video(p)) or is_frame_folder(p)]
+        return [p for p in sorted(entries(label_folder)) if (p.is_file() and is_video(p)) or is_frame_folder(p)]
 
     @classmethod
     def read(cls, root, options):
         splits = cls.split_folders(root)
         if "train" not in splits:
-            splits = {None: root}  # no split level: hold out a share of each class
-        classes = sorted({p.name for top in splits.values() for p in top.iterdir() if p.is_dir()})
-        return classes, cls.clips(splits, options)
+            splits = {"train": root}  # no split level
+        classes = sorted({p.name for top in splits.values() for p in cls.label_folders(top) if cls.clip_paths(p)})
+        return classes, cls.clips(splits, root, options)
 
     @classmethod
-    def clips(cls, splits, options):
+    def clips(cls, splits, root, options):
+        """Each split folder's clips; without a validation folder a seeded share of each class of
+        the training clips is held out (chosen before decoding, so a corrupt clip may be chosen)."""
         for split, top in splits.items():
-            for label_folder in sorted(p for p in top.iterdir() if p.is_dir()):
+            for label_folder in cls.label_folders(top):
                 paths = cls.clip_paths(label_folder)
                 if not paths:
                     yield Problem(label_folder.name, f"{label_folder}: no videos or frame folders in this class folder")
                     continue
-                validation = held_out([p.name for p in paths], options.val_fraction, options.seed, label_folder.name)
+                validation = set()
+                if split == "train" and "validation" not in splits:
+                    validation = held_out([p.name for p in paths], options.val_fraction, options.seed, label_folder.name)
+                stems = Counter(p.stem if p.is_file() else p.name for p in paths)
                 for path in paths:
-                    clip_split = split or ("validation" if path.name in validation else "train")
-                    clip_id = f"{label_folder.name}_{path.stem if path.is_file() else path.name}"
-                    clip_id = f"{split}_{clip_id}" if split else clip_id
-                    yield Clip(clip_id, label_folder.name, clip_split, path)
+                    name = path.stem if path.is_file() else path.name
+                    name = path.name if stems[name] > 1 else name  # clip.mp4 and clip.avi are two clips
+                    clip_id = f"{label_folder.name}_{name}" if top == root else f"{top.name}_{label_folder.name}_{name}"
+                    yield Clip(clip_id, label_folder.name, "validation" if path.name in validation else split, path)

@@ -7,6 +7,7 @@ and are never raised: one bad line must not stop a preparation of a hundred thou
 """
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +45,19 @@ class Options:
     seed: int = 0  # for that held-out choice
 
 
+def natural_key(path):
+    """Sorts frame_2.jpg before frame_10.jpg: numbers in a name compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def entries(folder):
+    """A folder's entries without hidden ones (.DS_Store, ._clip.mp4, .ipynb_checkpoints)."""
+    return [p for p in Path(folder).iterdir() if not p.name.startswith(".")]
+
+
 def frame_files(folder):
     """The image files of a frame folder, in frame order."""
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+    return sorted((p for p in entries(folder) if p.suffix.lower() in FRAME_SUFFIXES), key=natural_key)
 
 
 def is_video(path):
@@ -56,7 +67,7 @@ def is_video(path):
 def is_frame_folder(path):
     """A folder holding image files directly (one clip's frames)."""
     try:
-        return path.is_dir() and any(entry.suffix.lower() in FRAME_SUFFIXES for entry in path.iterdir())
+        return path.is_dir() and any(entry.suffix.lower() in FRAME_SUFFIXES for entry in entries(path))
     except OSError:
         return False
 
@@ -71,11 +82,18 @@ def numbered_lines(path):
 
 
 def csv_rows(path, delimiter=","):
-    """(line number, row dict) of a CSV file with a header, read lazily."""
+    """(line number, row dict) of a CSV file with a header, read lazily; the row is None when the
+    line has more fields than the header (an unquoted comma), which callers report."""
     with open(path, newline="", encoding="utf-8", errors="replace") as file:
         reader = csv.DictReader(file, delimiter=delimiter)
         for row in reader:
+            if None in row:
+                yield reader.line_num, None
+                continue
             yield reader.line_num, {(k or "").strip().lstrip("\ufeff"): (v or "").strip() for k, v in row.items()}
+
+
+TOO_MANY_FIELDS = "more fields than the header (an unquoted comma?)"
 
 
 def csv_header(path, delimiter=","):

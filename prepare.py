@@ -28,7 +28,7 @@ import os
 import shutil
 import sys
 from collections import Counter
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
@@ -38,7 +38,7 @@ import flow
 from action_layouts import UCF101, Kinetics, UCF101Frames
 from clip_io import FLOW_NAME, FOLDERS_FPS, FRAME_NAME, clip_folder, prepare_clip, resize_short_side, select_frames  # noqa: F401
 from gesture_layouts import FolderPerClass, IsoGD, JesterKaggle, JesterOfficial, UpGrad
-from layouts import Options, Problem
+from layouts import FRAME_SUFFIXES, Options, Problem, is_video
 
 # In the order they are tried: the most specific first, a plain folder per class last.
 LAYOUTS = {
@@ -62,9 +62,20 @@ def detect_layout(source, name=None):
             for layout in group:
                 if layout.detect(root):
                     return layout, root
-    found = ", ".join(sorted(p.name for p in source.iterdir())[:12]) or "nothing"
+    found = ", ".join(describe(p) for p in sorted(source.iterdir())[:12]) or "nothing"
     known = "\n".join(f"  {layout.name}: {layout.expects}" for layout in layouts)
     raise ValueError(f"No known dataset layout at {source} (found: {found}).\nKnown layouts:\n{known}")
+
+
+def describe(path):
+    """'train.csv', or 'train/ (3 folders, 2 videos)': what a user has at a path, for an error."""
+    if not path.is_dir():
+        return path.name
+    counts = Counter(
+        "folder" if p.is_dir() else "video" if is_video(p) else "image" if p.suffix.lower() in FRAME_SUFFIXES else "file"
+        for p in path.iterdir()
+    )
+    return f"{path.name}/ ({', '.join(f'{n} {kind}s' for kind, n in sorted(counts.items())) or 'empty'})"
 
 
 INDEX_COLUMNS = ["clip", "label", "split", "num_frames", "num_flow"]
@@ -130,6 +141,10 @@ class StreamedCsv:
         self.file.close()
         os.replace(self.temporary, self.path)
 
+    def discard(self):
+        self.file.close()
+        self.temporary.unlink()
+
 
 def check_settings(out_dir, settings):
     """Refuses to resume into a DATA_DIR prepared with other settings; returns the earlier settings."""
@@ -147,7 +162,7 @@ def tasks(items, out_dir, settings):
     seen = set()
     for item in items:
         if not isinstance(item, Problem) and item.clip in seen:
-            item = Problem(item.clip, f"listed again (as {item.split}); the first listing is kept")
+            item = Problem(item.clip, f"listed again (as {item.split}, {item.source}); the first listing is kept")
         elif not isinstance(item, Problem):
             seen.add(item.clip)
         yield item, out_dir, settings
@@ -181,12 +196,18 @@ def prepare(
         for name in OUTPUTS:
             (out_dir / name).unlink(missing_ok=True)
     (out_dir / "frames").mkdir(parents=True, exist_ok=True)
+    own_flow = layout.own_flow(root) if hasattr(layout, "own_flow") else None
     settings = {"layout": layout.name, "source": str(Path(source).resolve()), "size": size, "gray": gray}
-    settings.update(requested_fps=fps, max_frames=max_frames, flow=flow_method, depth=options.depth)
+    settings.update(requested_fps=fps, max_frames=max_frames, flow=own_flow or flow_method, depth=options.depth)
     earlier = check_settings(out_dir, settings)
-    for modality in ("frames", "flow", "depth"):  # half-written clips of a killed run
+    # written now, so a killed run resumed with other settings is refused too
+    write_atomic(out_dir / "dataset.json", json.dumps({**earlier, **settings}, indent=1) + "\n")
+    settings.update(split=options.split, val_fraction=options.val_fraction, seed=options.seed)  # the index's choices
+    for modality in ("frames", "flow", "depth"):  # half-written clips and lists of a killed run
         for leftover in (out_dir / modality).glob(".*.tmp-*"):
             shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in out_dir.glob("*.tmp-*"):
+        leftover.unlink()
 
     workers = workers or os.cpu_count() or 1
     print(
@@ -195,11 +216,13 @@ def prepare(
         f"{f', at most {max_frames} frames' if max_frames else ''}{f', {flow_method} flow' if flow_method else ''}, "
         f"{workers} workers"
     )
-    clip_settings = dict(settings, min_frames=min_frames, source_fps=layout.fps or FOLDERS_FPS)
+    clip_settings = dict(settings, flow=flow_method, min_frames=min_frames, source_fps=layout.fps or FOLDERS_FPS)
     index = StreamedCsv(out_dir / "index.csv", INDEX_COLUMNS)
     skipped = StreamedCsv(out_dir / "skipped.csv", ["clip", "reason"])
     counts, rates = Counter(), Counter()
-    with Pool(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:  # one core per worker, no oversubscription
+    # Fresh worker processes (as on macOS and Windows): a forked copy of a parent that has run
+    # OpenCV's thread pool can hang. Each runs OpenCV on one thread; the workers are the parallelism.
+    with get_context("spawn").Pool(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
         results = pool.imap(prepare_clip, tasks(items, out_dir, clip_settings), chunksize=4)  # ordered: deterministic index
         for clip, info, reason in tqdm(results, disable=not progress, unit="clip"):
             if reason:
@@ -209,13 +232,14 @@ def prepare(
             counts[clip.split] += 1
             if info["fps"]:
                 rates[round(info["fps"], 2)] += 1
+    skipped.commit()
     if not index.count:
-        raise ValueError(f"No clip of the {layout.name} layout at {root} could be prepared; see {skipped.temporary}.")
+        index.discard()
+        raise ValueError(f"No clip of the {layout.name} layout at {root} could be prepared; see {out_dir / 'skipped.csv'}.")
     # the frame rate the clips now have, which training and the app sample by
     source_rate = layout.fps or (rates.most_common(1)[0][0] if rates else earlier.get("source_fps", FOLDERS_FPS))
     settings.update(source_fps=source_rate, fps=fps if fps and fps < source_rate else source_rate)
     write_atomic(out_dir / "classes.json", json.dumps(classes, indent=1) + "\n")
-    skipped.commit()
     index.commit()
     write_atomic(out_dir / "dataset.json", json.dumps(settings, indent=1) + "\n")
     print(

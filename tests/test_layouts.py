@@ -163,3 +163,56 @@ def test_format_overrides_detection(tmp_path):
     assert classes == miniatures.UCF_CLASSES and len(index) == 11  # UCF-101/<Class>/ is a folder per class
     with pytest.raises(ValueError, match="Known layouts:\n  ucf101: UCF101"):
         prepared(tmp_path / "ucf", tmp_path / "out2", layout_name="ucf101")
+
+
+def test_zero_frame_and_truncated_videos_are_skipped(tmp_path):
+    source = tmp_path / "src" / "wave"
+    miniatures.write_video(source / "good.mp4")
+    miniatures.write_video(source / "whole.mp4", num_frames=20)
+    (source / "truncated.mp4").write_bytes((source / "whole.mp4").read_bytes()[:400])
+    cv2.VideoWriter(str(source / "zero.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48)).release()
+    index, _, skipped = prepared(tmp_path / "src", tmp_path / "out", val_fraction=0)
+    assert [row["clip"] for row in index] == ["wave_good", "wave_whole"]
+    assert skipped["wave_zero"].startswith("no frames could be decoded from") and "zero.avi" in skipped["wave_zero"]
+    assert "truncated.mp4" in skipped["wave_truncated"]
+
+
+def test_what_real_downloads_hold(tmp_path):
+    """Hidden files, frames numbered without zeros, an unquoted comma, Kinetics' annotations/ folder."""
+    frames = tmp_path / "mine" / "wave" / "take one"
+    miniatures.write_frames(frames, num_frames=12, name="frame_{}.png")
+    (frames / "._frame_1.png").write_bytes(b"resource fork")
+    (tmp_path / "mine" / ".ipynb_checkpoints").mkdir()
+    miniatures.write_video(tmp_path / "mine" / "clap" / "a.mp4")
+    (tmp_path / "mine" / "clap" / "._a.mp4").write_bytes(b"resource fork")
+    (tmp_path / "mine" / "empty").mkdir()
+    index, classes, skipped = prepared(tmp_path / "mine", tmp_path / "out", val_fraction=0)
+    assert classes == ["clap", "wave"] and len(index) == 2 and list(skipped) == ["empty"]
+    written = [cv2.imread(str(p)).mean() for p in sorted((tmp_path / "out" / "frames" / "wave_take one").iterdir())]
+    source = [cv2.imread(str(frames / f"frame_{n}.png")).mean() for n in range(1, 13)]
+    assert abs(written[9] - source[9]) < 2 and abs(written[9] - source[1]) > abs(written[9] - source[9])  # 10th is frame_10
+
+    kinetics = tmp_path / "k400"
+    miniatures.kinetics(kinetics)
+    (kinetics / "annotations").mkdir()
+    for name in ("train.csv", "validate.csv", "test.csv"):
+        (kinetics / name).rename(kinetics / "annotations" / name)
+    with open(kinetics / "annotations" / "train.csv", "a") as file:
+        file.write("zumba,extra-comma,0,10,train,x,y\n")
+    index, _, skipped = prepared(kinetics, tmp_path / "k_out")
+    assert len(index) == 10 and "more fields than the header" in skipped["train.csv:10"]
+
+
+def test_a_killed_run_is_not_resumed_with_other_settings(tmp_path):
+    miniatures.folders(tmp_path / "mine")
+    out = tmp_path / "out"
+    prepared(tmp_path / "mine", out)
+    (out / "index.csv").unlink()  # as if killed before the end: dataset.json was written first
+    with pytest.raises(ValueError, match="size: 32 then, 40 now"):
+        prepared(tmp_path / "mine", out, size=40)
+    clip = prepare.read_index(tmp_path / "mine" / ".." / "out") if (out / "index.csv").exists() else None
+    assert clip is None
+    frames = sorted((out / "frames").iterdir())[0]
+    (frames / "00003.jpg").unlink()  # a damaged clip is redone, not trusted
+    index, _, _ = prepared(tmp_path / "mine", out)
+    assert len(index) == 15 and all(row["num_frames"] == 12 for row in index) and prepare.check(out) == 0
