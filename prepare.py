@@ -28,7 +28,7 @@ import os
 import shutil
 import sys
 from collections import Counter
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import cv2
@@ -157,6 +157,21 @@ def check_settings(out_dir, settings):
     return earlier
 
 
+def worker_pool(workers):
+    """Processes that each run OpenCV on one thread: the workers are the parallelism.
+
+    They are not forked from this process, whose OpenCV thread pool may be running (a forked
+    copy of it can hang), but from a fresh server that has only imported clip_io; where there
+    is no fork server (Windows) they start from scratch.
+    """
+    if "forkserver" in get_all_start_methods():
+        context = get_context("forkserver")
+        context.set_forkserver_preload(["clip_io"])
+    else:
+        context = get_context("spawn")
+    return context.Pool(workers, initializer=cv2.setNumThreads, initargs=(1,))
+
+
 def tasks(items, out_dir, settings):
     """(Clip or Problem, DATA_DIR, settings) for each listed item; a clip listed twice is a Problem."""
     seen = set()
@@ -220,10 +235,8 @@ def prepare(
     index = StreamedCsv(out_dir / "index.csv", INDEX_COLUMNS)
     skipped = StreamedCsv(out_dir / "skipped.csv", ["clip", "reason"])
     counts, rates = Counter(), Counter()
-    # Fresh worker processes (as on macOS and Windows): a forked copy of a parent that has run
-    # OpenCV's thread pool can hang. Each runs OpenCV on one thread; the workers are the parallelism.
-    with get_context("spawn").Pool(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
-        results = pool.imap(prepare_clip, tasks(items, out_dir, clip_settings), chunksize=4)  # ordered: deterministic index
+    with worker_pool(workers) as pool:
+        results = pool.imap(prepare_clip, tasks(items, out_dir, clip_settings))  # ordered: deterministic index
         for clip, info, reason in tqdm(results, disable=not progress, unit="clip"):
             if reason:
                 skipped.write({"clip": clip.clip, "reason": reason})

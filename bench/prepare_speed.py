@@ -1,6 +1,6 @@
 """How fast `prepare.py` prepares clips with 1 and 2 workers, and whether its memory stays flat.
 
-    python bench/prepare_speed.py [--clips 200] [--videos 40] [--memory-clips 200,2000]
+    python bench/prepare_speed.py [--clips 400] [--videos 120] [--memory-clips 200,2000]
 
 Three measurements, each by running `prepare.py` as users do, in a subprocess:
 1. Jester-like frame folders (37 JPEG frames of 100x176 per clip): clips per second with 1 and
@@ -72,20 +72,19 @@ def tree_rss(pid):
     return total
 
 
-def run_prepare(source, out, workers):
-    """Seconds spent preparing (from its "Preparing" line to its exit) and peak tree memory of one run."""
+def run_prepare(source, out, workers, memory=False):
+    """Seconds spent preparing (from its "Preparing" line to its exit) and, if asked, the peak
+    memory of one run. Memory is sampled only when asked: the sampling takes CPU from the workers."""
     command = [sys.executable, str(ROOT / "prepare.py"), str(source), "--out", str(out), "--size", "128"]
     command += ["--workers", str(workers), "--fresh"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, TQDM_DISABLE="1"))
-    os.set_blocking(process.stdout.fileno(), False)
-    peak, started, output = 0, None, b""
-    while process.poll() is None:
-        output += process.stdout.read() or b""
-        if started is None and b"Preparing" in output:
-            started = time.perf_counter()  # start-up (imports, listing the dataset) is not preparing
+    process.stdout.readline()  # "Preparing ...": start-up (imports, finding the layout) is not preparing
+    started, peak = time.perf_counter(), 0
+    while memory and process.poll() is None:
         peak = max(peak, tree_rss(process.pid))
-        time.sleep(0.01)
-    seconds = time.perf_counter() - (started or time.perf_counter())
+        time.sleep(0.02)
+    process.wait()
+    seconds = time.perf_counter() - started
     if process.returncode:
         raise RuntimeError(f"prepare.py failed: {process.stderr.read().decode()[-2000:]}")
     return seconds, peak
@@ -103,8 +102,8 @@ def speed(name, source, count, repeats, work):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=200, help="frame-folder clips for the speed test (default: 200)")
-    parser.add_argument("--videos", type=int, default=40, help="320x240 videos for the speed test (default: 40)")
+    parser.add_argument("--clips", type=int, default=400, help="frame-folder clips for the speed test (default: 400)")
+    parser.add_argument("--videos", type=int, default=120, help="320x240 videos for the speed test (default: 120)")
     parser.add_argument("--memory-clips", default="200,2000", help="small,large clip counts for memory (default: 200,2000)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is quoted (default: 3)")
     args = parser.parse_args(argv)
@@ -120,7 +119,7 @@ def main(argv=None):
         peaks = {}
         for count in (small, large):
             write_frame_folders(work / f"many{count}", count, num_frames=10, height=60, width=80)
-            runs = [run_prepare(work / f"many{count}", work / f"mem{count}", 2) for _ in range(args.repeats)]
+            runs = [run_prepare(work / f"many{count}", work / f"mem{count}", 2, memory=True) for _ in range(args.repeats)]
             peaks[count] = statistics.median(peak for _, peak in runs)
             print(f"memory: {count} clips, peak {peaks[count] / 2**20:.0f} MiB for prepare.py and its 2 workers")
         growth = peaks[large] / peaks[small] - 1

@@ -98,6 +98,7 @@ def isogd(root, labelled_valid=True):
             lists[split].append(f"{rgb} {depth} {label}" if labelled else f"{rgb} {depth}")
     (root / lists["train"][-1].split()[0]).write_bytes(CORRUPT)
     lists["train"].append("train/001/M_00099.avi train/001/K_00099.avi two")
+    lists["train"].append("train/001/M_00098.avi train/001/K_00098.avi")  # a training clip needs its label
     for split, lines in lists.items():
         (root / f"{split}_list.txt").write_text("\n".join(lines) + "\n")
     return lists

@@ -61,6 +61,8 @@ def test_ucf101_frames_keep_their_tvl1_flow(tmp_path):
     assert flow_x.shape == (32, 43) and abs(flow_x.mean() - (127.5 + 32.5 * 32 / 48)) < 1.5
     assert abs(flow_y.mean() - 128) < 1.5
     assert prepare.check(tmp_path / "out") == 0
+    index, _, _ = prepared(tmp_path / "ucf", tmp_path / "few", max_frames=5)
+    assert {(row["num_frames"], row["num_flow"]) for row in index} == {(5, 4)}  # the flow of the kept frames
 
 
 def test_isogd_with_depth_and_unlabelled_lists(tmp_path):
@@ -71,6 +73,7 @@ def test_isogd_with_depth_and_unlabelled_lists(tmp_path):
     assert all(row["label"] == "" for row in index if row["split"] == "test")
     assert "cannot open video" in skipped["train_002_M_00005"]
     assert skipped["train_list.txt:6"].startswith("train_list.txt line 6: expected")
+    assert skipped["train_list.txt:7"] == "train_list.txt line 7: no label"
     clip = index[0]["clip"]
     depth = sorted((tmp_path / "out" / "depth" / clip).iterdir())
     assert len(depth) == index[0]["num_frames"] == 13  # trimmed to the shorter depth video
@@ -129,6 +132,14 @@ def test_folder_per_class_of_frame_folders_with_a_split_level(tmp_path):
     assert classes == ["clap", "thumbs up", "wave"]
     assert {k: len(v) for k, v in splits(index).items()} == {"train": 12, "validation": 3}
     assert "unreadable frame" in skipped["train_wave_broken"]
+
+
+def test_folder_per_class_with_train_and_test_but_no_val(tmp_path):
+    for split in ("train", "test"):
+        for n in range(5):
+            miniatures.write_frames(tmp_path / "mine" / split / "clap" / f"take{n}", num_frames=8, seed=n)
+    index, _, _ = prepared(tmp_path / "mine", tmp_path / "out")
+    assert {k: len(v) for k, v in splits(index).items()} == {"train": 4, "validation": 1, "test": 5}
 
 
 def test_fps_and_max_frames_select_frames(tmp_path):
