@@ -13,6 +13,7 @@ Medians of `--repeats` runs.
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -77,7 +78,10 @@ def run_prepare(source, out, workers, memory=False):
     memory of one run. Memory is sampled only when asked: the sampling takes CPU from the workers."""
     command = [sys.executable, str(ROOT / "prepare.py"), str(source), "--out", str(out), "--size", "128"]
     command += ["--workers", str(workers), "--fresh"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, TQDM_DISABLE="1"))
+    shutil.rmtree(out, ignore_errors=True)
+    os.sync()  # the last run's writes and deletions are flushed before this one, not during it
+    errors = tempfile.TemporaryFile()  # the progress bar and any error, read back only on failure
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
     process.stdout.readline()  # "Preparing ...": start-up (imports, finding the layout) is not preparing
     started, peak = time.perf_counter(), 0
     while memory and process.poll() is None:
@@ -86,14 +90,19 @@ def run_prepare(source, out, workers, memory=False):
     process.wait()
     seconds = time.perf_counter() - started
     if process.returncode:
-        raise RuntimeError(f"prepare.py failed: {process.stderr.read().decode()[-2000:]}")
+        errors.seek(0)
+        raise RuntimeError(f"prepare.py failed: {errors.read().decode()[-2000:]}")
     return seconds, peak
 
 
 def speed(name, source, count, repeats, work):
+    times = {1: [], 2: []}
+    for _ in range(repeats):  # alternated, so a slow spell of the disk hits both
+        for workers in times:
+            times[workers].append(run_prepare(source, work / "out", workers)[0])
     rates = {}
-    for workers in (1, 2):
-        seconds = statistics.median(run_prepare(source, work / f"out{workers}", workers)[0] for _ in range(repeats))
+    for workers, runs in times.items():
+        seconds = statistics.median(runs)
         rates[workers] = count / seconds
         print(f"{name}: {count} clips with {workers} worker(s) in {seconds:.1f} s = {rates[workers]:.1f} clips/s")
     ratio = rates[2] / rates[1]
