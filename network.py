@@ -110,7 +110,85 @@ def _slowfast_builder(variant):
     return build
 
 
+# C3D as in the paper: eight 3x3x3 convolutions, pooled after 1, 2, 4, 6 and 8.
+C3D_STAGES = ((64, 1), (128, 1), (256, 2), (512, 2), (512, 2))  # (filters, convolutions) per pooling
+
+
+def c3d(input_shape, num_classes, dropout=0.5, fc_units=4096, name="c3d"):
+    """C3D (Tran, Bourdev, Fergus, Torresani and Paluri, ICCV 2015, arXiv:1412.0767).
+
+    3x3x3 convolutions with stride 1 throughout; pool1 is 1x2x2 so early motion is kept, the
+    other poolings 2x2x2; fc6 and fc7 of 4096 units with dropout. At 16x112x112x3 and 101
+    classes it has 78.4 M parameters, most of them in fc6.
+    """
+    clip = keras.Input(shape=input_shape, name="clip")  # (batch, time, height, width, channels)
+    x = clip
+    for stage, (filters, count) in enumerate(C3D_STAGES, start=1):
+        for index in range(count):
+            suffix = "abcdefgh"[index] if count > 1 else "a"
+            x = layers.Conv3D(filters, 3, padding="same", activation="relu", name=f"conv{stage}{suffix}")(x)
+        pool = (1, 2, 2) if stage == 1 else (2, 2, 2)
+        x = layers.MaxPooling3D(pool, pool, padding="same", name=f"pool{stage}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for layer in ("fc6", "fc7"):
+        x = layers.Dense(fc_units, activation="relu", name=layer)(x)
+        x = layers.Dropout(dropout, name=f"{layer}_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(clip, outputs, name=name)
+
+
+def mobilenet_backbone(input_shape, weights):
+    """keras.applications MobileNet without its head, average-pooled: one frame -> 1024 features.
+
+    `weights` is "imagenet" (Keras downloads them once), a path to a weights file, or None.
+    ImageNet weights need 3 channels; a gray frame is repeated into three by the caller.
+    """
+    height, width, channels = input_shape
+    imagenet = weights == "imagenet"
+    try:
+        backbone = keras.applications.MobileNet(
+            input_shape=(height, width, 3 if imagenet else channels),
+            include_top=False,
+            weights="imagenet" if imagenet else None,
+            pooling="avg",
+        )
+    except Exception as error:  # no network, a proxy, a half-downloaded file
+        if not imagenet:
+            raise
+        raise ValueError(
+            f"Could not load MobileNet's ImageNet weights ({type(error).__name__}: {error}). Without a network, "
+            "use --weights none to train from scratch, or --weights PATH for a weights file you have."
+        ) from error
+    if weights not in (None, "imagenet"):
+        backbone.load_weights(weights)
+    return backbone
+
+
+def mobilenet_rnn(input_shape, num_classes, cell="lstm", units=128, dropout=0.5, weights=None, name=None):
+    """MobileNet on every frame, its pooled features through an LSTM or GRU, then softmax.
+
+    The sign-language and TV-control projects' model: a 2D ImageNet backbone (Howard et al.
+    2017, arXiv:1704.04861) shared across time, and a recurrent layer over the frame features.
+    """
+    num_frames, height, width, channels = input_shape
+    clip = keras.Input(shape=input_shape, name="clip")  # (batch, time, height, width, channels)
+    x = clip
+    if weights == "imagenet" and channels == 1:
+        x = layers.Concatenate(name="gray_to_rgb")([clip, clip, clip])  # ImageNet filters expect 3 channels
+    backbone = mobilenet_backbone(x.shape[2:], weights)
+    x = layers.TimeDistributed(backbone, name="frame_features")(x)  # (batch, time, 1024)
+    recurrent = {"lstm": layers.LSTM, "gru": layers.GRU}[cell]
+    x = recurrent(units, name=cell)(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(clip, outputs, name=name or f"mobilenet_{cell}")
+
+
 MODELS = {name: _slowfast_builder(name) for name in SLOWFAST_VARIANTS}
+MODELS["c3d"] = c3d
+MODELS["mobilenet_lstm"] = lambda input_shape, num_classes, **options: mobilenet_rnn(input_shape, num_classes, "lstm", **options)
+MODELS["mobilenet_gru"] = lambda input_shape, num_classes, **options: mobilenet_rnn(input_shape, num_classes, "gru", **options)
+PRETRAINED = {"mobilenet_lstm", "mobilenet_gru"}  # the models that take weights="imagenet" or a file
 DEFAULT_MODEL = "slowfast"
 
 

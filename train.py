@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 
 from datagenerator import ClipDataset
-from network import DEFAULT_MODEL, MODELS, build_model
+from network import DEFAULT_MODEL, MODELS, PRETRAINED, build_model
 from prepare import read_classes, write_atomic, write_csv
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
@@ -225,6 +225,10 @@ def resolve_config(args, run_dir, checkpoint_state):
         input_shape=[config["frames"], config["size"], config["size"], config["channels"]],
         runs=[],
     )
+    if config["model"] in PRETRAINED:  # ImageNet weights by default where they fit: colour frames
+        config["weights"] = args.weights or ("imagenet" if config["channels"] == 3 else "none")
+    elif args.weights not in (None, "none"):
+        raise ValueError(f"--weights applies to {', '.join(sorted(PRETRAINED))}, not to {config['model']}.")
     return config, classes
 
 
@@ -242,7 +246,8 @@ def train(args):
     if model is None:
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": []}
         keras.utils.set_random_seed(config["seed"])
-        model = build_model(config["model"], input_shape=config["input_shape"], num_classes=len(classes))
+        options = {"weights": None if config["weights"] == "none" else config["weights"]} if "weights" in config else {}
+        model = build_model(config["model"], input_shape=config["input_shape"], num_classes=len(classes), **options)
         model.compile(
             optimizer=keras.optimizers.Adam(phases[0][0], amsgrad=True),
             loss="sparse_categorical_crossentropy",
@@ -287,6 +292,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="prepared data folder from prepare.py (default: data, or the run's when continuing)")
     parser.add_argument("--model", choices=sorted(MODELS), help=f"model to train (default: {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--weights",
+        help="MobileNet models: imagenet, none, or a weights file (default: imagenet for --channels 3, else none)",
+    )
     parser.add_argument("--epochs", type=int, help="epochs to train in this invocation (default: 10)")
     parser.add_argument("--lr", type=float, help="learning rate of this invocation (default: 2e-3)")
     parser.add_argument("--lr-schedule", help="phases LR:EPOCHS,LR:EPOCHS run in one go, instead of --lr/--epochs")

@@ -7,7 +7,13 @@ import pytest
 import network
 
 # Tiny inputs per model: enough frames for the model's temporal stride, small frames.
-TINY_INPUT = {"slowfast": (8, 32, 32, 1), "slowfast_r50": (8, 32, 32, 3)}
+TINY_INPUT = {
+    "slowfast": (8, 32, 32, 1),
+    "slowfast_r50": (8, 32, 32, 3),
+    "c3d": (8, 32, 32, 3),
+    "mobilenet_lstm": (4, 32, 32, 1),
+    "mobilenet_gru": (4, 32, 32, 3),
+}
 
 
 @pytest.fixture(params=sorted(network.MODELS))
@@ -81,3 +87,40 @@ def test_unknown_model_names_the_known_ones():
         network.build_model("slowfats", input_shape=(16, 112, 112, 1), num_classes=5)
     with pytest.raises(ValueError, match="at least alpha"):
         network.build_model("slowfast_r50", input_shape=(4, 64, 64, 3), num_classes=5)
+
+
+def parameters(model):
+    return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+
+
+def test_c3d_has_the_papers_parameter_count():
+    """C3D: 78.4 M parameters at 16x112x112x3 and 101 classes (UCF101)."""
+    model = network.build_model("c3d", input_shape=(16, 112, 112, 3), num_classes=101)
+    assert parameters(model) == pytest.approx(78.4e6, rel=0.01)
+    assert model.get_layer("pool5").output.shape[1:] == (1, 4, 4, 512)
+
+
+def test_mobilenet_backbone_is_keras_mobilenet():
+    """keras.applications MobileNet without its head: 3,228,864 parameters."""
+    backbone = network.mobilenet_backbone((224, 224, 3), weights=None)
+    assert backbone.count_params() == 3_228_864
+    model = network.build_model("mobilenet_gru", input_shape=(8, 96, 96, 1), num_classes=5)
+    assert model.get_layer("gru").units == 128 and model.output.shape == (None, 5)
+
+
+def test_imagenet_weights_that_cannot_be_fetched_fail_clearly(monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setattr(keras.src.applications.mobilenet.file_utils, "get_file", offline)
+    with pytest.raises(ValueError, match="--weights none"):
+        network.build_model("mobilenet_lstm", input_shape=(4, 128, 128, 1), num_classes=3, weights="imagenet")
+
+
+def test_a_local_weights_file_is_loaded(tmp_path):
+    source = network.mobilenet_backbone((64, 64, 1), weights=None)
+    path = tmp_path / "mobilenet.weights.h5"
+    source.save_weights(path)
+    loaded = network.mobilenet_backbone((64, 64, 1), weights=str(path))
+    np.testing.assert_array_equal(loaded.get_weights()[0], source.get_weights()[0])

@@ -117,3 +117,22 @@ def test_a_best_model_is_only_moved_into_place_for_a_committed_epoch(trained_run
     assert loaded_state == state
     assert (run / "model.keras").read_bytes() == b"committed"
     assert not committed.exists() and not uncommitted.exists()
+
+
+# mobilenet_lstm differs from mobilenet_gru only in its cell, which test_network.py trains
+@pytest.mark.parametrize("model", ["c3d", pytest.param("mobilenet_gru", marks=pytest.mark.slow)])
+def test_every_model_trains_an_epoch_and_is_evaluated(model, prepared_dir, tmp_path):
+    import evaluate
+
+    run = tmp_path / model
+    train.main(["--data", str(prepared_dir), "--run", str(run), "--model", model, "--epochs", "1", *TINY])
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == model and len(history(run)) == 1
+    assert config.get("weights") == ("none" if model.startswith("mobilenet") else None)  # gray: no ImageNet by default
+    metrics = evaluate.main(["--run", str(run), "--workers", "1"])
+    assert metrics["num_clips"] == 9 and 0 <= metrics["top1"] <= 1
+
+
+def test_weights_are_refused_for_a_model_without_them(prepared_dir, tmp_path):
+    with pytest.raises(SystemExit, match="--weights applies to mobilenet_gru, mobilenet_lstm"):
+        train.main(["--data", str(prepared_dir), "--run", str(tmp_path), "--weights", "imagenet", *TINY])
