@@ -13,7 +13,6 @@ Medians of `--repeats` runs.
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -78,8 +77,7 @@ def run_prepare(source, out, workers, memory=False):
     memory of one run. Memory is sampled only when asked: the sampling takes CPU from the workers."""
     command = [sys.executable, str(ROOT / "prepare.py"), str(source), "--out", str(out), "--size", "128"]
     command += ["--workers", str(workers), "--fresh"]
-    shutil.rmtree(out, ignore_errors=True)
-    os.sync()  # the last run's writes and deletions are flushed before this one, not during it
+    os.sync()  # the last run's writes are flushed before this one, not during it
     errors = tempfile.TemporaryFile()  # the progress bar and any error, read back only on failure
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
     process.stdout.readline()  # "Preparing ...": start-up (imports, finding the layout) is not preparing
@@ -97,9 +95,10 @@ def run_prepare(source, out, workers, memory=False):
 
 def speed(name, source, count, repeats, work):
     times = {1: [], 2: []}
-    for _ in range(repeats):  # alternated, so a slow spell of the disk hits both
+    for repeat in range(repeats):  # alternated, so a slow spell of the disk hits both
         for workers in times:
-            times[workers].append(run_prepare(source, work / "out", workers)[0])
+            # a new folder each time: deleting the last run's files would keep the disk busy during this one
+            times[workers].append(run_prepare(source, work / f"{name.split()[0]}{repeat}_{workers}", workers)[0])
     rates = {}
     for workers, runs in times.items():
         seconds = statistics.median(runs)
