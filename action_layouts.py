@@ -6,7 +6,7 @@ Kinetics (CSV lists and downloaded clips). See DATASETS.md; the interface is as 
 from functools import lru_cache
 from pathlib import Path
 
-from layouts import SPLIT_NAMES, TOO_MANY_FIELDS, VIDEO_SUFFIXES, Clip, Problem, csv_header, csv_rows, numbered_lines, problem
+from layouts import SPLIT_NAMES, TOO_MANY_FIELDS, Clip, Problem, csv_header, csv_rows, is_video, numbered_lines, problem
 
 
 class UCF101:
@@ -34,7 +34,7 @@ class UCF101:
         """The folder holding the class folders of videos."""
         for name in cls.video_folders:
             folder = root / name
-            if folder.is_dir() and any(p.is_dir() and any(map(_is_video_file, p.iterdir())) for p in folder.iterdir()):
+            if folder.is_dir() and any(p.is_dir() and any(map(is_video, p.iterdir())) for p in folder.iterdir()):
                 return folder
         return None
 
@@ -123,10 +123,6 @@ class UCF101Frames(UCF101):
         flow = root / "tvl1_flow"
         pair = (flow / "u" / relative.stem, flow / "v" / relative.stem) if flow.is_dir() else None
         return Clip(relative.stem, label, split, root / "jpegs_256" / relative.stem, flow=pair)
-
-
-def _is_video_file(path):
-    return path.suffix.lower() in VIDEO_SUFFIXES
 
 
 @lru_cache(maxsize=64)

@@ -224,23 +224,32 @@ class FolderPerClass:
     @classmethod
     def detect(cls, root):
         splits = cls.split_folders(root)
-        return any(cls.clip_paths(label) for label in cls.label_folders(splits.get("train", root)))
+        return any(cls.has_clips(label) for label in cls.label_folders(splits.get("train", root)))
 
     @staticmethod
     def label_folders(top):
         return sorted(p for p in entries(top) if p.is_dir())
 
     @staticmethod
-    def clip_paths(label_folder):
+    def is_clip(path):
+        return (path.is_file() and is_video(path)) or is_frame_folder(path)
+
+    @classmethod
+    def clip_paths(cls, label_folder):
         """The clips of one class: its videos and its frame folders."""
-        return [p for p in sorted(entries(label_folder)) if (p.is_file() and is_video(p)) or is_frame_folder(p)]
+        return [p for p in sorted(entries(label_folder)) if cls.is_clip(p)]
+
+    @classmethod
+    def has_clips(cls, label_folder):
+        """Whether a folder holds a clip; stops at the first, where clip_paths lists them all."""
+        return any(map(cls.is_clip, entries(label_folder)))
 
     @classmethod
     def read(cls, root, options):
         splits = cls.split_folders(root)
         if "train" not in splits:
             splits = {"train": root}  # no split level
-        classes = sorted({p.name for top in splits.values() for p in cls.label_folders(top) if cls.clip_paths(p)})
+        classes = sorted({p.name for top in splits.values() for p in cls.label_folders(top) if cls.has_clips(p)})
         return classes, cls.clips(splits, root, options)
 
     @classmethod
