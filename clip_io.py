@@ -53,8 +53,10 @@ def select_frames(count, source_fps, fps=None, max_frames=None):
     return indices
 
 
-def read_video(path, size, gray):
-    """All frames of a video, resized as they are decoded; returns (frames, frames per second)."""
+def read_video(path, size, gray, fps=None):
+    """The frames of a video, resized as they are decoded; returns (frames, the video's frames per
+    second). With `fps` below the video's rate, frames off that rate's grid (as `select_frames`
+    picks them) are skipped with `grab`, never converted or resized."""
     if not path.is_file():
         raise ClipError(f"missing video {path}")
     if path.stat().st_size == 0:
@@ -63,25 +65,30 @@ def read_video(path, size, gray):
     try:
         if not capture.isOpened():
             raise ClipError(f"cannot open video {path} (corrupt, or a format OpenCV cannot decode)")
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        frames = []
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(resize_short_side(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if gray else frame, size))
+        source_fps = capture.get(cv2.CAP_PROP_FPS)
+        source_fps = source_fps if 0 < source_fps < 1000 else FOLDERS_FPS
+        step = source_fps / fps if fps and fps < source_fps else 1.0
+        frames, index, kept = [], 0, 0
+        while capture.grab():
+            if index == int(np.ceil(kept * step - 1e-6)):  # the next frame on the grid
+                ok, frame = capture.retrieve()
+                if not ok:
+                    break
+                frames.append(resize_short_side(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if gray else frame, size))
+                kept += 1
+            index += 1
     finally:
         capture.release()
     if not frames:
         raise ClipError(f"no frames could be decoded from {path}")
-    return frames, fps if 0 < fps < 1000 else FOLDERS_FPS
+    return frames, source_fps
 
 
 def read_clip(source, size, gray, source_fps, fps=None, max_frames=None):
     """The selected frames of a video or frame folder, resized; returns (frames, source fps)."""
     if Path(source).is_file() or is_video(Path(source)):
-        frames, source_fps = read_video(Path(source), size, gray)
-        return [frames[i] for i in select_frames(len(frames), source_fps, fps, max_frames)], source_fps
+        frames, source_fps = read_video(Path(source), size, gray, fps)  # already at `fps`
+        return [frames[i] for i in select_frames(len(frames), source_fps, None, max_frames)], source_fps
     if not Path(source).is_dir():
         raise ClipError(f"missing frame folder {source}")
     files = frame_files(source)
