@@ -32,6 +32,7 @@ bench: $(BIN)/activate
 	$(BIN)/python bench/data_pipeline.py
 	$(BIN)/python bench/app_latency.py
 	$(BIN)/python bench/prepare_speed.py
+	$(BIN)/python bench/models.py
 
 clean:
 	rm -rf $(DEMO)

@@ -23,8 +23,59 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from clip_io import resize_short_side
 from datagenerator import preprocess_frame
 from train import load_run
+
+
+class FrameBuffer:
+    """The last `frames` frames, `stride` dataset frames apart, preprocessed as in training."""
+
+    def __init__(self, config):
+        self.size, self.channels = (config["size"],) * 2, config["channels"]
+        self.period = config["stride"] / config["fps"]
+        self.frames = collections.deque(maxlen=config["frames"])
+
+    def add(self, frame):
+        """Takes a due frame; returns the clip (time, height, width, channels) once there are enough."""
+        self.frames.append(preprocess_frame(frame, self.size, self.channels))
+        return np.stack(self.frames) if len(self.frames) == self.frames.maxlen else None
+
+
+class FlowBuffer:
+    """Optical flow between consecutive dataset-rate frames, stacked as the data generator stacks it.
+
+    Flow is computed at the prepared frames' scale (`prepare.py --size`) with the dataset's method,
+    so its pixels per frame mean what they meant in training, then encoded and squashed alike."""
+
+    def __init__(self, config):
+        import flow
+
+        if not config.get("flow_method") or not config.get("prepared_size"):
+            raise ValueError("This run does not record how its flow was made; train it again with this version of train.py.")
+        method = config["flow_method"].split()[0]  # "tvl1 (the dataset's tvl1_flow)" was made by TV-L1
+        self.encode, self.compute = flow.encode, flow.flow_method(method)
+        self.to_gray, self.prepared_size, self.size = flow.to_gray, config["prepared_size"], (config["size"],) * 2
+        self.period = 1 / config["fps"]  # flow is between consecutive frames
+        self.pairs, self.stride, self.positions = config["flow_pairs"], config["stride"], config["frames"]
+        self.flows = collections.deque(maxlen=(self.positions - 1) * self.stride + self.pairs)
+        self.previous = None
+
+    def add(self, frame):
+        gray = resize_short_side(self.to_gray(frame), self.prepared_size)
+        previous, self.previous = self.previous, gray
+        if previous is None:
+            return None
+        images = [
+            cv2.resize(image, self.size[::-1], interpolation=cv2.INTER_AREA)
+            for image in self.encode(self.compute(previous, gray))
+        ]
+        self.flows.append(np.stack(images, axis=-1).astype(np.float32) / 127.5 - 1.0)  # (height, width, 2)
+        if len(self.flows) < self.flows.maxlen:
+            return None
+        flows = list(self.flows)
+        starts = range(0, (self.positions - 1) * self.stride + 1, self.stride)
+        return np.stack([np.concatenate(flows[start : start + self.pairs], axis=-1) for start in starts])
 
 
 class Recognizer:
@@ -33,9 +84,8 @@ class Recognizer:
     def __init__(self, predict, config, classes, threshold=0.5, smoothing=3, background=True):
         """`predict` maps a clip (1, time, height, width, channels) to probabilities (1, classes)."""
         self.classes, self.threshold = classes, threshold
-        self.size, self.channels = (config["size"],) * 2, config["channels"]
-        self.period = config["stride"] / config["fps"]  # seconds between the frames the model sees
-        self.frames = collections.deque(maxlen=config["frames"])
+        self.buffer = FlowBuffer(config) if config.get("modality", "frames") == "flow" else FrameBuffer(config)
+        self.period = self.buffer.period  # seconds between the frames the model sees
         self.recent = collections.deque(maxlen=smoothing)
         self.predict = predict
         self.next_time = None
@@ -59,10 +109,10 @@ class Recognizer:
         if self.next_time is None or timestamp - self.next_time > self.period:
             self.next_time = timestamp  # first frame, or the source stalled: restart the clock
         self.next_time += self.period
-        self.frames.append(preprocess_frame(frame, self.size, self.channels))
-        if len(self.frames) < self.frames.maxlen:
+        clip = self.buffer.add(frame)
+        if clip is None:  # not enough frames yet
             return
-        clip = np.stack(self.frames)[None]  # (1, time, height, width, channels)
+        clip = clip[None]  # (1, time, height, width, channels)
         if not self.background:
             self._run(clip, index, timestamp)
             return
@@ -194,6 +244,10 @@ def run(args):
     if not args.no_display and not has_screen:
         raise OSError("No display to open a window on; use --no-display (with --output FILE.mp4 to see the result).")
     config, classes, model = load_run(args.run)
+    if config.get("modality") == "keypoints":
+        raise ValueError(
+            f"{args.run} is a keypoint model; app.py runs models of frames or optical flow (keypoints live: not yet)."
+        )
     capture, is_camera = open_source(args.source)
     source_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     recognizer = Recognizer(compiled_predictor(model), config, classes, args.threshold, args.smoothing, background=not args.sync)

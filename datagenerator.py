@@ -3,13 +3,18 @@
     data = ClipDataset("data", "train", batch_size=16, num_frames=16, size=(112, 112), channels=1)
     clips, labels = data[0]  # (16, 16, 112, 112, 1) float32 in [-1, 1], (16,) int32
 
-    flow = ClipDataset("data", "train", modality="flow", flow_pairs=10, size=(112, 112))
-    stacks, labels = flow[0]  # (16, 112, 112, 20): x, y of 10 consecutive flow frames, [-1, 1] = +-20 px
+    flow = ClipDataset("data", "train", modality="flow", num_frames=1, flow_pairs=10, size=(112, 112))
+    stacks, labels = flow[0]  # (16, 1, 112, 112, 20): x, y of 10 consecutive flow frames, [-1, 1] = +-20 px
+
+    poses = ClipDataset("data", "train", modality="keypoints")  # written by pose.py
+    keypoints, labels = poses[0]  # (16, 9, joints * 2): x, y per joint in [0, 1], -1 where missing
 
 Training sampling jitters the temporal start and stride and applies one random transform per
 clip (rotation, zoom, shift, brightness, contrast) to all its frames alike; the randomness comes
 from a generator seeded by (seed, epoch, batch), so any batch can be reproduced. Validation
-sampling is centred and deterministic, without augmentation. Flips are off by default: they
+sampling is centred and deterministic, without augmentation. A flow clip has `num_frames` stacks
+(1 for a two-stream motion stream, 16 of 1 pair for I3D on flow), each of `flow_pairs` consecutive
+flow images; a keypoint clip is moved and scaled at random as a whole. Flips are off by default: they
 turn "Swiping Left" into "Swiping Right". With `flip=True` half the clips are mirrored, and a
 mirrored flow stack has its x-flow negated, since motion to the right becomes motion to the left.
 
@@ -29,6 +34,8 @@ MAX_ZOOM = 0.1  # zoom in or out by up to 10 %
 MAX_SHIFT = 0.1  # of the frame size
 MAX_BRIGHTNESS = 0.2  # on the [-1, 1] scale
 MAX_CONTRAST = 0.2  # factor 0.8 .. 1.2
+KEYPOINT_NOISE = 0.005  # jitter of each keypoint, in frame widths
+MODALITIES = ("frames", "flow", "keypoints")
 
 
 def preprocess_frame(frame, size=(112, 112), channels=1):
@@ -94,8 +101,9 @@ class ClipDataset(keras.utils.PyDataset):
         batch_size: clips per batch.
         num_frames, size, channels: the clip shape, (num_frames, *size, channels).
         stride: frames skipped between sampled frames (2 at Jester's 12 fps covers 2.6 s).
-        modality: "frames", or "flow" for stacks of `flow_pairs` consecutive x/y flow images
-            (written by `prepare.py --flow`), shaped (height, width, 2 * flow_pairs).
+        modality: "frames"; "flow" for `num_frames` stacks of `flow_pairs` consecutive x/y flow
+            images (written by `prepare.py --flow`), shaped (num_frames, height, width, 2 * flow_pairs);
+            or "keypoints" (written by `pose.py`), shaped (samples, joints * 2).
         flip: mirror a random half of the training clips (not for mirror-pair classes).
         augment: random sampling and transforms; default True for "train" only.
         shuffle: a new clip order every epoch; default True for "train" only.
@@ -131,10 +139,13 @@ class ClipDataset(keras.utils.PyDataset):
         self.labels = np.array([class_index.get(row["label"], -1) for row in self.rows], dtype=np.int32)
         self.batch_size, self.num_frames, self.size = batch_size, num_frames, tuple(size)
         self.channels, self.stride = channels, stride
-        if modality not in ("frames", "flow"):
-            raise ValueError(f"modality must be 'frames' or 'flow', not {modality!r}.")
-        if modality == "flow" and not all(row["num_flow"] for row in self.rows):
-            raise ValueError(f"{data_dir} has clips without optical flow: prepare it with `prepare.py SOURCE --flow dis`.")
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}.")
+        if modality == "flow" and not all(row["num_flow"] >= flow_pairs for row in self.rows):
+            raise ValueError(
+                f"{data_dir} has clips with fewer than {flow_pairs} optical flow frames: prepare it with "
+                "`prepare.py SOURCE --flow dis`, or ask for fewer --flow-pairs."
+            )
         self.modality, self.flow_pairs, self.flip = modality, flow_pairs, flip
         self.augment = split == "train" if augment is None else augment
         self.shuffle = split == "train" if shuffle is None else shuffle
@@ -161,9 +172,11 @@ class ClipDataset(keras.utils.PyDataset):
         return clips, self.labels[members]
 
     def load_clip(self, i, rng=None):
-        """(num_frames, height, width, channels) float32 of clip number i, or its flow stack."""
+        """(num_frames, height, width, channels) float32 of clip number i, or its flow or keypoints."""
         if self.modality == "flow":
             return self.load_flow(i, rng)
+        if self.modality == "keypoints":
+            return self.load_keypoints(i, rng)
         row = self.rows[i]
         folder = clip_folder(self.data_dir, row["clip"])
         flag = cv2.IMREAD_GRAYSCALE if self.channels == 1 else cv2.IMREAD_COLOR
@@ -182,28 +195,49 @@ class ClipDataset(keras.utils.PyDataset):
         return clip
 
     def load_flow(self, i, rng=None):
-        """(height, width, 2 * flow_pairs) float32: x, y, x, y ... of consecutive flow frames."""
+        """(num_frames, height, width, 2 * flow_pairs) float32: x, y, x, y ... of consecutive flow frames."""
         row = self.rows[i]
         folder = clip_folder(self.data_dir, row["clip"], "flow")
-        images = []
-        for t in sample_indices(row["num_flow"], self.flow_pairs, 1, rng, jitter=False):
-            for axis in "xy":
-                path = folder / FLOW_NAME.format(axis=axis, number=t + 1)
-                image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-                if image is None:
-                    raise OSError(
-                        f"Cannot read {path}: delete {clip_folder(self.data_dir, row['clip'])} and run prepare.py again."
-                    )
-                images.append(cv2.resize(image, self.size[::-1], interpolation=cv2.INTER_AREA))
-        stack = np.stack(images, axis=-1).astype(np.float32) / 127.5 - 1.0  # 0 px = 0.0 within 1/255
+        starts = sample_indices(row["num_flow"] - self.flow_pairs + 1, self.num_frames, self.stride, rng)
+        stacks = []
+        for start in starts:
+            images = []
+            for t in range(start, start + self.flow_pairs):
+                for axis in "xy":
+                    path = folder / FLOW_NAME.format(axis=axis, number=t + 1)
+                    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+                    if image is None:
+                        raise OSError(
+                            f"Cannot read {path}: delete {clip_folder(self.data_dir, row['clip'])} and run prepare.py again."
+                        )
+                    images.append(cv2.resize(image, self.size[::-1], interpolation=cv2.INTER_AREA))
+            stacks.append(np.stack(images, axis=-1).astype(np.float32) / 127.5 - 1.0)  # 0 px = 0.0 within 1/255
+        clip = np.stack(stacks)
         if rng is not None:
             matrix, _, _ = random_transform(rng, self.size)  # moves the pixels; flow is not brightened
-            stack = cv2.warpAffine(stack, matrix, self.size[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-            stack = stack.reshape(*self.size, 2 * self.flow_pairs)
+            for t, stack in enumerate(clip):
+                warped = cv2.warpAffine(stack, matrix, self.size[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                clip[t] = warped.reshape(clip.shape[1:])
             if self.flip and rng.random() < 0.5:
-                stack = stack[:, ::-1].copy()
-                stack[..., 0::2] *= -1  # mirrored motion to the right is motion to the left
-        return stack
+                clip = clip[:, :, ::-1].copy()
+                clip[..., 0::2] *= -1  # mirrored motion to the right is motion to the left
+        return clip
+
+    def load_keypoints(self, i, rng=None):
+        """(samples, joints * 2) float32 keypoints of clip number i; -1 marks a missing joint."""
+        import pose  # only keypoint datasets need it
+
+        points = pose.load_keypoints(self.data_dir, self.rows[i]["clip"])  # (samples, joints, 3): x, y, presence
+        if rng is not None:  # the whole skeleton moved and scaled at once, each joint jittered
+            present = points[..., 2] > 0
+            scale = rng.uniform(1 - MAX_ZOOM, 1 + MAX_ZOOM)
+            shift = rng.uniform(-MAX_SHIFT, MAX_SHIFT, 2)
+            moved = (points[..., :2] - 0.5) * scale + 0.5 + shift + rng.normal(0, KEYPOINT_NOISE, points[..., :2].shape)
+            if self.flip and rng.random() < 0.5:
+                moved[..., 0] = 1 - moved[..., 0]
+            points = points.copy()
+            points[..., :2] = np.where(present[..., None], moved, points[..., :2])
+        return pose.keypoint_features(points)
 
     def on_epoch_end(self):
         # Keras stops the workers before calling this, so no batch sees a half-changed epoch.

@@ -1,6 +1,7 @@
 """Measure a trained run on prepared clips: top-1, top-5 and a confusion matrix.
 
     python evaluate.py --run model [--data DATA_DIR] [--split validation]
+    python evaluate.py --fuse RUN_SPATIAL RUN_MOTION [--weights 1,1.5]   # two streams, see fusion.py
 
 Clips are sampled as in validation (centred, no augmentation). Writes into the run folder
 `metrics.json` ({"top1": ..., "top5": ..., "num_clips": ...}) and `confusion.png`.
@@ -100,7 +101,14 @@ def main(argv=None):
     )
     parser.add_argument("--batch-size", type=int, default=16, help="clips per batch (default: 16)")
     parser.add_argument("--workers", type=int, default=2, help="data-loading threads (default: 2)")
+    parser.add_argument("--fuse", nargs=2, metavar=("RUN_A", "RUN_B"), help="fuse two runs (two streams) instead of --run")
+    parser.add_argument("--weights", default="1,1", help="with --fuse: the runs' weights in the average fusion (default: 1,1)")
+    parser.add_argument(
+        "--positions", type=int, default=5, help="with --fuse: places scored per clip by a two-stream run (default: 5)"
+    )
     args = parser.parse_args(argv)
+    if args.fuse:
+        return fuse_runs(args, parser)
     try:
         metrics = evaluate(args.run, args.data, args.split, args.batch_size, args.workers)
     except (FileNotFoundError, ValueError) as error:
@@ -110,6 +118,24 @@ def main(argv=None):
         f"wrote {Path(args.run) / 'metrics.json'} and {Path(args.run) / 'confusion.png'}"
     )
     return metrics
+
+
+def fuse_runs(args, parser):
+    import fusion
+
+    try:
+        weights = [float(w) for w in args.weights.split(",")]
+    except ValueError:
+        weights = []
+    if len(weights) != 2 or min(weights) < 0 or sum(weights) <= 0:
+        parser.error(f"--weights takes two non-negative numbers like 1,1.5; got {args.weights!r}")
+    try:
+        results = fusion.fuse(*args.fuse, args.data, args.split, weights, args.positions, args.workers)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"evaluate.py: {error}")
+    print(fusion.report(results))
+    print(f"wrote {Path(args.fuse[0]) / 'fusion.json'}")
+    return results
 
 
 if __name__ == "__main__":

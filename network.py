@@ -1,11 +1,20 @@
 """The models, built by name: `build_model("slowfast", input_shape=(16, 112, 112, 1), num_classes=27)`.
 
-Every builder takes a clip `(time, height, width, channels)` and returns a Keras functional model
-ending in a softmax. Models are registered in `MODELS`; later models join the same table.
+Every builder takes a clip `(time, height, width, channels)` (or, for `pose_lstm`, keypoints
+`(frames, joints * 2)`) and returns a Keras functional model ending in class probabilities.
+Models are registered in `MODELS`. Layers whose names start with `head_`, and `predictions`, are
+the classifier head; everything else is the backbone, which `train.py --freeze-backbone-epochs`
+keeps frozen at first. I3D is big enough for its own file, `i3d.py`.
 """
 
+import warnings
+from pathlib import Path
+
 import keras
-from keras import layers
+import numpy as np
+from keras import layers, ops
+
+from i3d import i3d
 
 # SlowFast variants as data. Stage widths are the slow pathway's bottleneck widths (the block
 # output is 4x wider); the fast pathway has `beta` of every width. `temporal` is the temporal
@@ -137,31 +146,58 @@ def c3d(input_shape, num_classes, dropout=0.5, fc_units=4096, name="c3d"):
     return keras.Model(clip, outputs, name=name)
 
 
-def mobilenet_backbone(input_shape, weights):
-    """keras.applications MobileNet without its head, average-pooled: one frame -> 1024 features.
+def imagenet_backbone(application, input_shape, weights):
+    """A keras.applications network without its head, average-pooled: one frame -> its features.
 
-    `weights` is "imagenet" (Keras downloads them once), a path to a weights file, or None.
-    ImageNet weights need 3 channels; a gray frame is repeated into three by the caller.
+    `weights` is "imagenet" (Keras downloads them once), a path to a weights file of the backbone,
+    or None. ImageNet filters expect 3 channels; for any other count the first convolution's
+    kernel is carried over by cross-modality initialisation (Wang et al. 2016, arXiv:1608.00859):
+    averaged over its RGB channels and repeated for each input channel. A gray frame gets the sum
+    instead, which is exactly what the RGB filters compute on a gray picture.
     """
     height, width, channels = input_shape
     imagenet = weights == "imagenet"
     try:
-        backbone = keras.applications.MobileNet(
-            input_shape=(height, width, 3 if imagenet else channels),
-            include_top=False,
-            weights="imagenet" if imagenet else None,
-            pooling="avg",
-        )
+        source = None
+        if imagenet:
+            source = application(input_shape=(height, width, 3), include_top=False, weights="imagenet", pooling="avg")
     except Exception as error:  # no network, a proxy, a half-downloaded file
-        if not imagenet:
-            raise
         raise ValueError(
-            f"Could not load MobileNet's ImageNet weights ({type(error).__name__}: {error}). Without a network, "
-            "use --weights none to train from scratch, or --weights PATH for a weights file you have."
+            f"Could not load {application.__name__}'s ImageNet weights ({type(error).__name__}: {error}). Without a "
+            "network, use --weights none to train from scratch, or --weights PATH for a weights file you have."
         ) from error
-    if weights not in (None, "imagenet"):
+    if source is not None and channels == 3:
+        return source
+    with warnings.catch_warnings():  # Keras warns that it "usually expects 1 or 3 input channels": flow has more
+        warnings.filterwarnings("ignore", "This model usually expects", UserWarning)
+        backbone = application(input_shape=input_shape, include_top=False, weights=None, pooling="avg")
+    if source is not None:
+        for layer, source_layer in zip(backbone.layers, source.layers):
+            layer.set_weights([cross_modality(w, s.shape) for w, s in zip(source_layer.get_weights(), layer.weights)])
+    elif weights is not None:
+        if not Path(weights).is_file():
+            raise ValueError(f"Weights file {weights} not found: give the path of a {application.__name__} weights file.")
         backbone.load_weights(weights)
     return backbone
+
+
+def cross_modality(weight, shape):
+    """An ImageNet weight for a layer of `shape`: the first convolution's RGB kernel (kh, kw, 3, filters)
+    becomes (kh, kw, channels, filters); every other weight is kept as it is."""
+    if tuple(weight.shape) == tuple(shape):
+        return weight
+    channels = shape[2]
+    if channels == 1:
+        return weight.sum(axis=2, keepdims=True)
+    return np.repeat(weight.mean(axis=2, keepdims=True), channels, axis=2)
+
+
+def frame_classifier(input_shape, num_classes, application, head, weights=None, name=None):
+    """A 2D ImageNet backbone shared across the clip's frames, then `head` on its per-frame features."""
+    clip = keras.Input(shape=input_shape, name="clip")  # (batch, time, height, width, channels)
+    backbone = imagenet_backbone(application, input_shape[1:], weights)
+    features = layers.TimeDistributed(backbone, name="frame_features")(clip)  # (batch, time, features)
+    return keras.Model(clip, head(features, num_classes), name=name)
 
 
 def mobilenet_rnn(input_shape, num_classes, cell="lstm", units=128, dropout=0.5, weights=None, name=None):
@@ -170,25 +206,75 @@ def mobilenet_rnn(input_shape, num_classes, cell="lstm", units=128, dropout=0.5,
     The sign-language and TV-control projects' model: a 2D ImageNet backbone (Howard et al.
     2017, arXiv:1704.04861) shared across time, and a recurrent layer over the frame features.
     """
-    num_frames, height, width, channels = input_shape
-    clip = keras.Input(shape=input_shape, name="clip")  # (batch, time, height, width, channels)
-    x = clip
-    if weights == "imagenet" and channels == 1:
-        x = layers.Concatenate(name="gray_to_rgb")([clip, clip, clip])  # ImageNet filters expect 3 channels
-    backbone = mobilenet_backbone(x.shape[2:], weights)
-    x = layers.TimeDistributed(backbone, name="frame_features")(x)  # (batch, time, 1024)
-    recurrent = {"lstm": layers.LSTM, "gru": layers.GRU}[cell]
-    x = recurrent(units, name=cell)(x)
-    x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
-    return keras.Model(clip, outputs, name=name or f"mobilenet_{cell}")
+
+    def head(features, num_classes):
+        x = {"lstm": layers.LSTM, "gru": layers.GRU}[cell](units, name=f"head_{cell}")(features)
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+        return layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+
+    return frame_classifier(input_shape, num_classes, keras.applications.MobileNet, head, weights, name or f"mobilenet_{cell}")
+
+
+def two_stream(input_shape, num_classes, dropout=0.5, weights=None, name="two_stream"):
+    """One stream of a two-stream network (Simonyan and Zisserman 2014, arXiv:1406.2199) on Xception.
+
+    The spatial stream sees RGB frames (3 channels), the motion stream stacks of optical flow
+    (x, y of 10 consecutive pairs: 20 channels; its first convolution gets the cross-modality
+    initialisation from ImageNet). Each frame or stack is scored on its own and the scores are
+    averaged over the clip's time axis, so a clip of 1 trains on one random frame and a clip of
+    many tests on evenly spread ones. The streams train as separate runs; `fusion.py` fuses them.
+    Xception (Chollet 2017, arXiv:1610.02357) with its head at 1000 classes: 22.9 M parameters.
+    """
+
+    def head(features, num_classes):
+        x = layers.Dropout(dropout, name="head_dropout")(features)
+        x = layers.Dense(num_classes, activation="softmax", name="head_scores")(x)  # (batch, time, classes)
+        return layers.GlobalAveragePooling1D(name="predictions")(x)
+
+    return frame_classifier(input_shape, num_classes, keras.applications.Xception, head, weights, name)
+
+
+def pose_lstm(input_shape, num_classes, units=128, depth=3, dense_units=32, dropout=0.2, name="pose_lstm"):
+    """The lite pose project's keypoint classifier: keypoints per frame `(frames, joints * 2)` through
+    three LSTM(128) layers, each followed by dropout and batch normalisation, then Dense(32) and one
+    sigmoid output for 2 classes (the probability of the second) or a softmax for more.
+    """
+    keypoints = keras.Input(shape=input_shape, name="keypoints")  # (batch, frames, joints * 2)
+    x = keypoints
+    for index in range(depth):
+        x = layers.LSTM(units, return_sequences=index < depth - 1, name=f"lstm{index + 1}")(x)
+        x = layers.Dropout(dropout, name=f"lstm{index + 1}_dropout")(x)
+        x = layers.BatchNormalization(name=f"lstm{index + 1}_bn")(x)
+    x = layers.Dense(dense_units, activation="relu", name="dense")(x)
+    if num_classes == 2:  # one sigmoid unit, as the original; TwoClassProbabilities makes it (p0, p1)
+        x = layers.Dense(1, activation="sigmoid", name="sigmoid")(x)
+        outputs = TwoClassProbabilities(name="predictions")(x)
+    else:
+        outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(keypoints, outputs, name=name)
+
+
+@keras.saving.register_keras_serializable(package="network")
+class TwoClassProbabilities(layers.Layer):
+    """p -> (1 - p, p): a sigmoid output read like a softmax, so every model gives class probabilities."""
+
+    def call(self, probability):
+        return ops.concatenate([1.0 - probability, probability], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 2)
 
 
 MODELS = {name: _slowfast_builder(name) for name in SLOWFAST_VARIANTS}
 MODELS["c3d"] = c3d
 MODELS["mobilenet_lstm"] = lambda input_shape, num_classes, **options: mobilenet_rnn(input_shape, num_classes, "lstm", **options)
 MODELS["mobilenet_gru"] = lambda input_shape, num_classes, **options: mobilenet_rnn(input_shape, num_classes, "gru", **options)
-PRETRAINED = {"mobilenet_lstm", "mobilenet_gru"}  # the models that take weights="imagenet" or a file
+MODELS["i3d"] = i3d
+MODELS["two_stream"] = two_stream
+MODELS["pose_lstm"] = pose_lstm
+PRETRAINED = {"mobilenet_lstm", "mobilenet_gru", "two_stream", "i3d"}  # the models that take weights=
+IMAGENET = {"mobilenet_lstm", "mobilenet_gru", "two_stream"}  # and of those, the ones Keras has ImageNet weights for
+KEYPOINT_MODELS = {"pose_lstm"}  # input (frames, joints * 2) instead of a clip
 DEFAULT_MODEL = "slowfast"
 
 
@@ -196,8 +282,23 @@ def build_model(name, input_shape, num_classes, **options):
     """Builds a registered model; `options` override the variant's settings."""
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}. Known models: {', '.join(sorted(MODELS))}.")
-    if len(input_shape) != 4:
-        raise ValueError(f"input_shape must be (frames, height, width, channels), got {tuple(input_shape)}.")
+    expected = 2 if name in KEYPOINT_MODELS else 4
+    if len(input_shape) != expected:
+        shape = "(frames, joints * 2)" if expected == 2 else "(frames, height, width, channels)"
+        raise ValueError(f"{name} takes input_shape {shape}, got {tuple(input_shape)}.")
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
     return MODELS[name](input_shape=tuple(input_shape), num_classes=num_classes, **options)
+
+
+def is_head(layer):
+    """Whether a layer belongs to the classifier head (trained while the backbone is frozen)."""
+    return layer.name.startswith("head_") or layer.name == "predictions"
+
+
+def set_backbone_trainable(model, trainable):
+    """Freezes or unfreezes every layer outside the head; returns how many layers changed."""
+    changed = [layer for layer in model.layers if layer.weights and not is_head(layer) and layer.trainable != trainable]
+    for layer in changed:
+        layer.trainable = trainable
+    return len(changed)

@@ -206,7 +206,7 @@ def prepare(
         flow.flow_method(flow_method)  # a missing TV-L1 module fails here, not in every worker
     out_dir = Path(out_dir)
     if fresh:  # what prepare.py writes, and nothing else of the folder
-        for name in ("frames", "flow", "depth"):
+        for name in ("frames", "flow", "depth", "keypoints"):
             shutil.rmtree(out_dir / name, ignore_errors=True)
         for name in OUTPUTS:
             (out_dir / name).unlink(missing_ok=True)
@@ -341,14 +341,27 @@ def main(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of that held-out choice (default: 0)")
     parser.add_argument("--fresh", action="store_true", help="delete what an earlier run prepared in DATA_DIR and start over")
+    parser.add_argument(
+        "--keypoints", metavar="MODEL.task", help="also write pose_lstm's keypoints with this MediaPipe model (see pose.py)"
+    )
     args = parser.parse_args(argv)
     options = Options(split=args.split, depth=args.depth, val_fraction=args.val_fraction, seed=args.seed)
     try:
+        landmarker = None
+        if args.keypoints:  # a missing package or model file fails now, not after the frames
+            import pose
+
+            landmarker = pose.Landmarker(args.keypoints)
         prepare(
             args.source, args.out, args.size, args.gray, args.workers, args.min_frames, args.format, args.fresh,
             fps=args.fps, max_frames=args.max_frames, flow_method=args.flow, options=options,
         )  # fmt: skip
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        if landmarker is not None:
+            with landmarker:
+                summary = pose.extract_dataset(args.out, args.keypoints, landmarker=landmarker)
+            extracted, kept, problems = summary["extracted"], summary["resumed"], len(summary["problems"])
+            print(f"Keypoints: {extracted} clips extracted, {kept} kept from an earlier run, {problems} problems")
+    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as error:
         sys.exit(f"prepare.py: {error}")
 
 

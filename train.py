@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 
 from datagenerator import ClipDataset
-from network import DEFAULT_MODEL, MODELS, PRETRAINED, build_model
+from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, MODELS, PRETRAINED, build_model, set_backbone_trainable
 from prepare import read_classes, write_atomic, write_csv
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
@@ -44,7 +44,18 @@ RUN_FILES = [
     "confusion.png",
 ]
 # Settings a run keeps for its whole life: given when it starts, checked when it continues.
-RUN_DEFAULTS = {"frames": 16, "size": 112, "channels": 1, "stride": 2, "batch_size": 16, "seed": 0}
+RUN_DEFAULTS = {
+    "frames": 16,
+    "size": 112,
+    "channels": 1,
+    "stride": 2,
+    "batch_size": 16,
+    "seed": 0,
+    "modality": "frames",
+    "flow_pairs": 10,
+    "freeze_backbone_epochs": 0,
+}
+MODEL_DEFAULTS = {"two_stream": {"frames": 1}, "pose_lstm": {"modality": "keypoints"}}  # where a model needs others
 
 
 def parse_schedule(text):
@@ -156,6 +167,8 @@ def run_dataset(config, split, data_dir=None, **options):
         channels=config["channels"],
         stride=config["stride"],
         seed=config["seed"],
+        modality=config.get("modality", "frames"),
+        flow_pairs=config.get("flow_pairs", RUN_DEFAULTS["flow_pairs"]),
     )
     return ClipDataset(data_dir or config["data"], split, **{**settings, **options})
 
@@ -206,6 +219,7 @@ def resolve_config(args, run_dir, checkpoint_state):
     classes = read_classes(data_dir)
     if config is not None:
         asked = {"model": args.model, **{k: getattr(args, k) for k in RUN_DEFAULTS}}
+        config = {**RUN_DEFAULTS, **config}  # a run from before a setting existed had its default
         clashes = [f"{k} {config[k]} (asked {v})" for k, v in asked.items() if v is not None and v != config[k]]
         if read_classes(run_dir) != classes:
             clashes.append(f"the classes of {config['data']} ({data_dir} has others)")
@@ -217,19 +231,44 @@ def resolve_config(args, run_dir, checkpoint_state):
         return dict(config, data=str(data_dir)), classes
     dataset = json.loads((data_dir / "dataset.json").read_text(encoding="utf-8"))
     config = {"model": args.model or DEFAULT_MODEL}
-    config.update({k: v if getattr(args, k) is None else getattr(args, k) for k, v in RUN_DEFAULTS.items()})
-    config.update(
-        data=str(data_dir),
-        num_classes=len(classes),
-        fps=dataset.get("fps", 12),
-        input_shape=[config["frames"], config["size"], config["size"], config["channels"]],
-        runs=[],
-    )
-    if config["model"] in PRETRAINED:  # ImageNet weights by default where they fit: colour frames
-        config["weights"] = args.weights or ("imagenet" if config["channels"] == 3 else "none")
+    defaults = {**RUN_DEFAULTS, **MODEL_DEFAULTS.get(config["model"], {})}
+    config.update({k: v if getattr(args, k) is None else getattr(args, k) for k, v in defaults.items()})
+    config.update(data=str(data_dir), num_classes=len(classes), fps=dataset.get("fps", 12), runs=[])
+    config.update(prepared_size=dataset.get("size"), flow_method=dataset.get("flow"))  # for flow computed live
+    config["input_shape"] = input_shape(config, dataset, data_dir)
+    if config["model"] in PRETRAINED:  # ImageNet weights by default where they fit: colour frames, or flow
+        fits = config["model"] in IMAGENET and (config["channels"] == 3 or config["modality"] == "flow")
+        config["weights"] = args.weights or ("imagenet" if fits else "none")
     elif args.weights not in (None, "none"):
         raise ValueError(f"--weights applies to {', '.join(sorted(PRETRAINED))}, not to {config['model']}.")
+    if config["freeze_backbone_epochs"] and config.get("weights", "none") == "none":
+        raise ValueError(
+            "--freeze-backbone-epochs keeps pretrained weights while the head learns; "
+            f"{config['model']} has none here. Give --weights imagenet or a weights file, or leave it out."
+        )
     return config, classes
+
+
+def input_shape(config, dataset, data_dir):
+    """The model's input: a clip of frames or flow stacks, or the keypoints of `pose.py`."""
+    keypoint_model = config["model"] in KEYPOINT_MODELS
+    if keypoint_model != (config["modality"] == "keypoints"):
+        models = ", ".join(sorted(KEYPOINT_MODELS))
+        raise ValueError(f"{config['model']} cannot take {config['modality']}: keypoints go with {models} only.")
+    if keypoint_model:
+        if "keypoints" not in dataset:
+            raise ValueError(f"{data_dir} has no keypoints: extract them with `python pose.py {data_dir} --model MODEL.task`.")
+        return [dataset["keypoints"]["samples"], 2 * dataset["keypoints"]["joints"]]
+    channels = 2 * config["flow_pairs"] if config["modality"] == "flow" else config["channels"]
+    return [config["frames"], config["size"], config["size"], channels]
+
+
+def compile_model(model, learning_rate):
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, amsgrad=True),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
 
 
 def train(args):
@@ -248,11 +287,9 @@ def train(args):
         keras.utils.set_random_seed(config["seed"])
         options = {"weights": None if config["weights"] == "none" else config["weights"]} if "weights" in config else {}
         model = build_model(config["model"], input_shape=config["input_shape"], num_classes=len(classes), **options)
-        model.compile(
-            optimizer=keras.optimizers.Adam(phases[0][0], amsgrad=True),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        if config["freeze_backbone_epochs"]:
+            set_backbone_trainable(model, False)
+        compile_model(model, phases[0][0])
     else:  # history and chart of the committed epochs (a kill may have come before their update)
         write_csv(run_dir / "history.csv", HISTORY_COLUMNS, state["history"])
     initial_epoch = state["epoch"]
@@ -272,15 +309,22 @@ def train(args):
         keras.callbacks.LearningRateScheduler(lambda epoch: lr_at(phases, epoch - initial_epoch)),
         RunCheckpoint(run_dir, state),
     ]
-    model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=final_epoch,
-        initial_epoch=initial_epoch,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    # With --freeze-backbone-epochs the head trains alone first, then the whole network with a new optimizer
+    unfreeze = config.get("freeze_backbone_epochs", 0)
+    bounds = [initial_epoch, *([unfreeze] if initial_epoch < unfreeze < final_epoch else []), final_epoch]
+    for start, end in zip(bounds, bounds[1:]):
+        if start >= unfreeze and set_backbone_trainable(model, True):
+            print(f"Epoch {start + 1}: the backbone joins the training, with a new optimizer")
+            compile_model(model, lr_at(phases, start - initial_epoch))
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=end,
+            initial_epoch=start,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
     print(
         f"Best validation accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; "
         f"saved {run_dir / 'model.keras'}, history and chart in {run_dir}"
@@ -294,14 +338,27 @@ def main(argv=None):
     parser.add_argument("--model", choices=sorted(MODELS), help=f"model to train (default: {DEFAULT_MODEL})")
     parser.add_argument(
         "--weights",
-        help="MobileNet models: imagenet, none, or a weights file (default: imagenet for --channels 3, else none)",
+        help=f"{', '.join(sorted(PRETRAINED))}: imagenet, none, or a weights file "
+        "(default: imagenet for --channels 3 or flow where Keras has it, else none)",
     )
+    parser.add_argument(
+        "--freeze-backbone-epochs",
+        type=int,
+        help="train only the head for the first N epochs of the run, then the whole network (default: 0)",
+    )
+    parser.add_argument(
+        "--modality",
+        choices=("frames", "flow", "keypoints"),
+        help="what the model sees: frames, optical flow stacks (prepare.py --flow) or keypoints (pose.py) "
+        "(default: frames; keypoints for pose_lstm)",
+    )
+    parser.add_argument("--flow-pairs", type=int, help="consecutive x/y flow images per stack with --modality flow (default: 10)")
     parser.add_argument("--epochs", type=int, help="epochs to train in this invocation (default: 10)")
     parser.add_argument("--lr", type=float, help="learning rate of this invocation (default: 2e-3)")
     parser.add_argument("--lr-schedule", help="phases LR:EPOCHS,LR:EPOCHS run in one go, instead of --lr/--epochs")
     parser.add_argument("--batch-size", type=int, help="clips per batch (default: 16)")
     parser.add_argument("--run", default="model", help="run folder to write into and continue from (default: model)")
-    parser.add_argument("--frames", type=int, help="frames per clip (default: 16)")
+    parser.add_argument("--frames", type=int, help="frames (or flow stacks) per clip (default: 16; 1 for two_stream)")
     parser.add_argument("--size", type=int, help="frame height and width fed to the model (default: 112)")
     parser.add_argument("--channels", type=int, choices=(1, 3), help="1 for grayscale, 3 for colour (default: 1)")
     parser.add_argument("--stride", type=int, help="source frames between sampled frames (default: 2)")

@@ -46,3 +46,11 @@ def gesture_video(tmp_path_factory):
     path = tmp_path_factory.mktemp("video") / "gestures.mp4"
     synthetic.write_video(path, seed=3, num_gestures=2, height=120, width=160)
     return path
+
+
+@pytest.fixture(scope="session")
+def flow_prepared_dir(jester_dir, tmp_path_factory):
+    """The tiny Jester set prepared in colour with DIS optical flow, for motion streams."""
+    out = tmp_path_factory.mktemp("prepared_flow")
+    prepare.prepare(jester_dir, out, size=40, gray=False, workers=2, flow_method="dis", progress=False)
+    return out

@@ -92,7 +92,7 @@ def test_frames_are_taken_at_the_training_rate():
     frame = np.zeros((20, 20, 3), np.uint8)
     for index in range(60):  # two seconds of a 30 fps camera
         recognizer.add(frame, index, index / 30)
-    assert len(recognizer.frames) == 12  # 6 frames per second, as in training
+    assert len(recognizer.buffer.frames) == 12  # 6 frames per second, as in training
 
 
 def test_a_camera_that_cannot_be_opened_suggests_a_file(trained_run):
@@ -127,3 +127,17 @@ def test_an_error_in_the_model_thread_reaches_the_main_loop():
             recognizer.add(frame, index, index / 10)
             time.sleep(0.01)
     recognizer.close()
+
+
+def test_flow_buffer_stacks_live_flow_as_the_generator_does():
+    """3 positions, 2 apart, of 2 flow pairs each, from a square moving right: (3, 32, 32, 4), x-flow positive."""
+    import miniatures
+
+    config = {"flow_method": "dis", "prepared_size": 60, "size": 32, "fps": 12, "flow_pairs": 2, "stride": 2, "frames": 3}
+    buffer = app.FlowBuffer(config)
+    clips = [buffer.add(frame) for frame in miniatures.moving_frames(8, 60, 80, seed=4, speed=3)]
+    assert all(clip is None for clip in clips[:6]) and clips[6].shape == (3, 32, 32, 4)  # 6 flows make the first clip
+    assert clips[7][..., 0::2].mean() > 0.02 and abs(clips[7][..., 1::2].mean()) < 0.02
+    np.testing.assert_array_equal(clips[7][0, ..., :2], clips[6][0, ..., 2:])  # the window moved by one flow
+    assert app.FrameBuffer({"size": 32, "channels": 1, "stride": 2, "fps": 12, "frames": 3}).period == pytest.approx(1 / 6)
+    assert buffer.period == pytest.approx(1 / 12)  # flow is between consecutive frames

@@ -74,18 +74,28 @@ def test_check_catches_a_missing_flow_image(flow_data, tmp_path, capsys):
 
 
 def mean_x_motion(stacks):
-    return stacks[..., 0::2].mean(axis=(1, 2, 3))
+    return stacks[..., 0::2].mean(axis=(1, 2, 3, 4))
 
 
 def test_generator_stacks_flow_and_mirrors_its_sign(flow_data):
-    options = dict(modality="flow", flow_pairs=4, size=(32, 32), batch_size=12, seed=1)
+    options = dict(modality="flow", num_frames=1, flow_pairs=4, size=(32, 32), batch_size=12, seed=1)
     stacks, labels = ClipDataset(flow_data, "train", **options)[0]
-    assert stacks.shape == (12, 32, 32, 8) and stacks.dtype == np.float32 and labels.shape == (12,)
+    assert stacks.shape == (12, 1, 32, 32, 8) and stacks.dtype == np.float32 and labels.shape == (12,)
     assert (mean_x_motion(stacks) > 0).all() and np.abs(stacks[..., 1::2]).mean() < np.abs(stacks[..., 0::2]).mean()
     flipped = mean_x_motion(ClipDataset(flow_data, "train", flip=True, **options)[0][0])
     assert (flipped < 0).sum() >= 2 and (flipped > 0).sum() >= 2  # about half are mirrored, motion to the left
     validation = ClipDataset(flow_data, "validation", flip=True, **options)
     np.testing.assert_array_equal(validation[0][0], ClipDataset(flow_data, "validation", **options)[0][0])
+
+
+def test_generator_gives_a_clip_of_flow_frames_for_3d_models(flow_data):
+    """I3D on flow: 4 positions of 1 pair each, the same augmentation at every position."""
+    data = ClipDataset(flow_data, "train", modality="flow", num_frames=4, flow_pairs=1, stride=2, size=(32, 32), batch_size=6)
+    clips, _ = data[0]
+    assert clips.shape == (6, 4, 32, 32, 2) and (mean_x_motion(clips) > 0).all()
+    assert not np.array_equal(clips[:, 0], clips[:, 1])  # each position has its own flow
+    with pytest.raises(ValueError, match="fewer than 9 optical flow frames"):
+        ClipDataset(flow_data, "train", modality="flow", flow_pairs=9)
 
 
 def test_generator_refuses_flow_that_was_not_prepared(prepared_dir):

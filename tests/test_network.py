@@ -13,6 +13,9 @@ TINY_INPUT = {
     "c3d": (8, 32, 32, 3),
     "mobilenet_lstm": (4, 32, 32, 1),
     "mobilenet_gru": (4, 32, 32, 3),
+    "i3d": (8, 32, 32, 3),
+    "two_stream": (2, 71, 71, 4),  # Xception's smallest input; a motion stream of 2 flow pairs
+    "pose_lstm": (9, 34),  # 9 samples of 17 joints
 }
 
 
@@ -102,10 +105,10 @@ def test_c3d_has_the_papers_parameter_count():
 
 def test_mobilenet_backbone_is_keras_mobilenet():
     """keras.applications MobileNet without its head: 3,228,864 parameters."""
-    backbone = network.mobilenet_backbone((224, 224, 3), weights=None)
+    backbone = network.imagenet_backbone(keras.applications.MobileNet, (224, 224, 3), weights=None)
     assert backbone.count_params() == 3_228_864
     model = network.build_model("mobilenet_gru", input_shape=(8, 96, 96, 1), num_classes=5)
-    assert model.get_layer("gru").units == 128 and model.output.shape == (None, 5)
+    assert model.get_layer("head_gru").units == 128 and model.output.shape == (None, 5)
 
 
 def test_imagenet_weights_that_cannot_be_fetched_fail_clearly(monkeypatch):
@@ -119,8 +122,71 @@ def test_imagenet_weights_that_cannot_be_fetched_fail_clearly(monkeypatch):
 
 
 def test_a_local_weights_file_is_loaded(tmp_path):
-    source = network.mobilenet_backbone((64, 64, 1), weights=None)
+    source = network.imagenet_backbone(keras.applications.MobileNet, (64, 64, 1), weights=None)
     path = tmp_path / "mobilenet.weights.h5"
     source.save_weights(path)
-    loaded = network.mobilenet_backbone((64, 64, 1), weights=str(path))
+    loaded = network.imagenet_backbone(keras.applications.MobileNet, (64, 64, 1), weights=str(path))
     np.testing.assert_array_equal(loaded.get_weights()[0], source.get_weights()[0])
+
+
+def imagenet_stand_in(weights=None, **options):
+    """MobileNet with seeded weights standing in for ImageNet's, which cannot be downloaded here."""
+    model = keras.applications.MobileNet(weights=None, **options)
+    if weights == "imagenet":
+        rng = np.random.default_rng(7)
+        model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    return model
+
+
+imagenet_stand_in.__name__ = "MobileNet"
+
+
+def test_cross_modality_initialisation_of_flow_and_gray_inputs():
+    """The RGB kernel averaged over its channels and repeated for 20 flow channels (summed for gray)."""
+    rgb = network.imagenet_backbone(imagenet_stand_in, (64, 64, 3), "imagenet")
+    flow = network.imagenet_backbone(imagenet_stand_in, (64, 64, 20), "imagenet")
+    gray = network.imagenet_backbone(imagenet_stand_in, (64, 64, 1), "imagenet")
+    kernel = rgb.get_layer("conv1").get_weights()[0]  # (3, 3, 3, 32)
+    flow_kernel = flow.get_layer("conv1").get_weights()[0]
+    assert flow_kernel.shape == (3, 3, 20, 32)
+    np.testing.assert_allclose(flow_kernel, np.repeat(kernel.mean(axis=2, keepdims=True), 20, axis=2), rtol=1e-6)
+    for a, b in zip(rgb.get_weights()[1:], flow.get_weights()[1:]):
+        np.testing.assert_array_equal(a, b)  # every other weight is ImageNet's
+    picture = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 1)).astype("float32")
+    np.testing.assert_allclose(gray(picture), rgb(np.repeat(picture, 3, axis=-1)), rtol=1e-3, atol=1e-4)
+
+
+def test_two_stream_xception_has_the_papers_parameter_count():
+    """Xception with a 1000-class head: 22.9 M per stream, spatial (RGB) and motion (10 flow pairs)."""
+    spatial = network.build_model("two_stream", input_shape=(1, 299, 299, 3), num_classes=1000)
+    motion = network.build_model("two_stream", input_shape=(1, 224, 224, 20), num_classes=1000)
+    assert spatial.count_params() == pytest.approx(22.9e6, rel=0.005)
+    assert spatial.count_params() == 20_861_480 + 2048 * 1000 + 1000
+    assert motion.count_params() - spatial.count_params() == 3 * 3 * (20 - 3) * 32  # only the first kernel grows
+
+
+def test_pose_lstm_is_the_lite_pose_model():
+    binary = network.build_model("pose_lstm", input_shape=(9, 34), num_classes=2)
+    assert [layer.units for layer in binary.layers if isinstance(layer, keras.layers.LSTM)] == [128, 128, 128]
+    assert binary.get_layer("sigmoid").units == 1 and binary.get_layer("dense").units == 32
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in binary.layers) == 3
+    keypoints = np.random.default_rng(0).uniform(0, 1, (3, 9, 34)).astype("float32")
+    probabilities = keras.ops.convert_to_numpy(binary(keypoints))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    many = network.build_model("pose_lstm", input_shape=(9, 34), num_classes=5)
+    assert many.output_shape == (None, 5) and "sigmoid" not in [layer.name for layer in many.layers]
+    with pytest.raises(ValueError, match=r"\(frames, joints \* 2\)"):
+        network.build_model("pose_lstm", input_shape=(9, 32, 32, 1), num_classes=2)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_lstm", "two_stream", "i3d"])
+def test_freezing_the_backbone_leaves_the_head_trainable(name):
+    model = network.build_model(name, input_shape=TINY_INPUT[name], num_classes=3)
+    everything = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert network.set_backbone_trainable(model, False) > 0
+    trainable = {layer.name for layer in model.layers if layer.trainable and layer.weights}
+    assert trainable and all(name.startswith("head_") or name == "predictions" for name in trainable)
+    head_weights = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert 0 < head_weights < everything / 4
+    network.set_backbone_trainable(model, True)
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == everything

@@ -160,3 +160,10 @@ def test_check_reports_a_deleted_frame_and_exits_nonzero(prepared_dir, tmp_path,
         prepare.main(["check", str(out)])
     assert done.value.code == 1
     assert f"error: {clip}: 1 of" in capsys.readouterr().out
+
+
+def test_keypoints_without_mediapipe_or_model_fail_before_preparing(jester_dir, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="mediapipe|Landmarker"):
+        prepare.main([str(jester_dir), "--out", str(out), "--keypoints", str(tmp_path / "pose_landmarker_lite.task")])
+    assert not (out / "index.csv").exists()

@@ -7,9 +7,11 @@ import sys
 import time
 
 import keras
+import numpy as np
 import pytest
 from conftest import ROOT, TINY
 
+import network
 import train
 
 
@@ -120,7 +122,7 @@ def test_a_best_model_is_only_moved_into_place_for_a_committed_epoch(trained_run
 
 
 # mobilenet_lstm differs from mobilenet_gru only in its cell, which test_network.py trains
-@pytest.mark.parametrize("model", ["c3d", pytest.param("mobilenet_gru", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("model", ["c3d", "i3d", pytest.param("mobilenet_gru", marks=pytest.mark.slow)])
 def test_every_model_trains_an_epoch_and_is_evaluated(model, prepared_dir, tmp_path):
     import evaluate
 
@@ -128,11 +130,48 @@ def test_every_model_trains_an_epoch_and_is_evaluated(model, prepared_dir, tmp_p
     train.main(["--data", str(prepared_dir), "--run", str(run), "--model", model, "--epochs", "1", *TINY])
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == model and len(history(run)) == 1
-    assert config.get("weights") == ("none" if model.startswith("mobilenet") else None)  # gray: no ImageNet by default
+    assert config.get("weights") == ("none" if model in network.PRETRAINED else None)  # gray: no ImageNet by default
     metrics = evaluate.main(["--run", str(run), "--workers", "1"])
     assert metrics["num_clips"] == 9 and 0 <= metrics["top1"] <= 1
 
 
 def test_weights_are_refused_for_a_model_without_them(prepared_dir, tmp_path):
-    with pytest.raises(SystemExit, match="--weights applies to mobilenet_gru, mobilenet_lstm"):
+    with pytest.raises(SystemExit, match="--weights applies to i3d, mobilenet_gru, mobilenet_lstm, two_stream"):
         train.main(["--data", str(prepared_dir), "--run", str(tmp_path), "--weights", "imagenet", *TINY])
+
+
+def test_pose_lstm_learns_moving_skeletons_end_to_end(tmp_path):
+    """Keypoints of waving and squatting skeletons (pose.py's synthetic set) -> train.py -> evaluate.py."""
+    import evaluate
+    import pose
+
+    data, run = tmp_path / "poses", tmp_path / "run"
+    pose.write_synthetic_dataset(data, clips_per_class=40, seed=0)
+    train.main(["--data", str(data), "--run", str(run), "--model", "pose_lstm", "--epochs", "12", "--batch-size", "16"])
+    config = json.loads((run / "config.json").read_text())
+    assert config["modality"] == "keypoints" and config["input_shape"] == [9, 34]
+    metrics = evaluate.main(["--run", str(run), "--workers", "1"])
+    assert metrics["num_clips"] == 20 and metrics["top1"] >= 0.9
+
+
+def test_freeze_backbone_epochs_train_the_head_first(prepared_dir, tmp_path):
+    """--freeze-backbone-epochs 1 with a local weights file: epoch 1 keeps the backbone, epoch 2 trains it."""
+    source = network.build_model("i3d", input_shape=(8, 32, 32, 1), num_classes=400)  # as if converted from Kinetics
+    weights = tmp_path / "i3d.weights.h5"
+    source.save_weights(weights)
+    run, options = tmp_path / "run", ["--data", str(prepared_dir), "--model", "i3d", *TINY]
+    train.main(["--run", str(run), "--weights", str(weights), "--freeze-backbone-epochs", "1", "--epochs", "1", *options])
+
+    def kernels(path):
+        model = keras.models.load_model(path)
+        return [model.get_layer(name).get_weights()[0] for name in ("Conv3d_1a_7x7_conv", "head_logits")]
+
+    stem = source.get_layer("Conv3d_1a_7x7_conv").get_weights()[0]
+    frozen_stem, trained_head = kernels(run / "checkpoint" / "model.keras")
+    np.testing.assert_array_equal(frozen_stem, stem)  # loaded from the file and kept
+    assert trained_head.shape[-1] == 9  # a new head for the 9 classes, on the loaded backbone
+    train.main(["--run", str(run), "--epochs", "1", "--workers", "1"])  # continues past the switch
+    assert not np.allclose(kernels(run / "checkpoint" / "model.keras")[0], stem)
+    assert json.loads((run / "config.json").read_text())["freeze_backbone_epochs"] == 1
+    with pytest.raises(SystemExit, match="has none here"):
+        train.main(["--run", str(tmp_path / "other"), "--freeze-backbone-epochs", "2", *options])

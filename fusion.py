@@ -1,0 +1,111 @@
+"""Late fusion of two runs, as the two-stream papers do: each stream alone, their average, and a GRU.
+
+    python evaluate.py --fuse RUN_SPATIAL RUN_MOTION [--weights 1,1.5] [--positions 5]
+
+A two-stream run (`train.py --model two_stream`) scores one frame or one flow stack at a time.
+For fusion each clip is looked at in `positions` evenly spread places; a stream's score is its
+per-position scores averaged, the average fusion is the streams' scores averaged (weighted), and
+the recurrent fusion (as the two-stream Xception project's best figure) is a GRU trained on the
+training clips over the per-position features of both streams, side by side. Runs of other models
+are fused by their clip scores alone (no recurrent fusion: they have no per-position features).
+"""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from prepare import write_atomic
+from train import load_run, run_dataset
+
+SPREAD = 10**6  # a stride too large for any clip: sampling then spreads the positions over the whole clip
+
+
+def has_frame_features(model):
+    return any(layer.name == "frame_features" for layer in model.layers) and any(
+        layer.name == "head_scores" for layer in model.layers
+    )
+
+
+def stream_outputs(model, config, split, data_dir, positions, batch_size=8, workers=2):
+    """(scores (clips, classes), features (clips, positions, features) or None, labels) of one run."""
+    if not has_frame_features(model):
+        data = run_dataset(config, split, data_dir, batch_size=batch_size, augment=False, shuffle=False, workers=workers)
+        return model.predict(data, verbose=0), None, data.labels
+    data = run_dataset(
+        config, split, data_dir, batch_size=batch_size, num_frames=positions, stride=SPREAD, augment=False, shuffle=False
+    )
+    backbone = model.get_layer("frame_features").layer  # one frame or flow stack -> its pooled features
+    head = model.get_layer("head_scores")
+    features = []
+    for index in range(len(data)):
+        clips, _ = data[index]  # (batch, positions, height, width, channels)
+        frames = clips.reshape(-1, *clips.shape[2:])
+        features.append(keras.ops.convert_to_numpy(backbone(frames, training=False)).reshape(*clips.shape[:2], -1))
+    features = np.concatenate(features)
+    scores = keras.ops.convert_to_numpy(head(features)).mean(axis=1)  # per-position scores, averaged
+    return scores, features, data.labels
+
+
+def recurrent_fusion(train_features, train_labels, num_classes, units=128, epochs=30, seed=0):
+    """A GRU over the two streams' per-position features, side by side, trained on the training clips."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=train_features.shape[1:], name="features")  # (batch, positions, features)
+    x = keras.layers.GRU(units, name="fusion_gru")(inputs)
+    x = keras.layers.Dropout(0.5, name="fusion_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    model = keras.Model(inputs, outputs, name="recurrent_fusion")
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    model.fit(train_features, train_labels, batch_size=32, epochs=epochs, shuffle=True, verbose=0)
+    return model
+
+
+def top1(scores, labels):
+    return float(np.mean(scores.argmax(axis=1) == labels))
+
+
+def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), positions=5, workers=2):
+    """Top-1 of each run, of their weighted average and (for two-stream runs) of the recurrent fusion.
+    Writes fusion.json and, when trained, fusion.keras into the first run's folder."""
+    runs = [Path(run_a), Path(run_b)]
+    loaded = [load_run(run) for run in runs]
+    (config_a, classes, _), (config_b, classes_b, _) = loaded
+    if classes != classes_b:
+        raise ValueError(f"{runs[0]} and {runs[1]} were trained on different classes; fusion needs the same ones.")
+    data_dir = data_dir or config_a["data"]
+    outputs = [stream_outputs(model, config, split, data_dir, positions, workers=workers) for config, _, model in loaded]
+    labels = outputs[0][2]
+    if (labels < 0).any():
+        raise ValueError(f"Split {split!r} of {data_dir} has unlabelled clips; fuse on a labelled split.")
+    weights = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    average = weights[0] * outputs[0][0] + weights[1] * outputs[1][0]
+    results = {
+        "split": split,
+        "num_clips": int(len(labels)),
+        "positions": positions,
+        "weights": weights.tolist(),
+        "streams": {str(run): top1(scores, labels) for run, (scores, _, _) in zip(runs, outputs)},
+        "average_fusion": top1(average, labels),
+    }
+    if all(features is not None for _, features, _ in outputs):
+        train = [stream_outputs(model, config, "train", data_dir, positions) for config, _, model in loaded]
+        fusion = recurrent_fusion(np.concatenate([train[0][1], train[1][1]], axis=-1), train[0][2], len(classes))
+        features = np.concatenate([outputs[0][1], outputs[1][1]], axis=-1)
+        results["recurrent_fusion"] = top1(fusion.predict(features, verbose=0), labels)
+        temporary = runs[0] / ".fusion.tmp.keras"
+        fusion.save(temporary)
+        temporary.replace(runs[0] / "fusion.keras")
+    write_atomic(runs[0] / "fusion.json", json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def report(results):
+    lines = [f"{results['split']}: {results['num_clips']} clips, {results['positions']} positions each"]
+    for run, accuracy in results["streams"].items():
+        lines.append(f"  {run}: top-1 {accuracy:.4f}")
+    weights = "/".join(f"{weight:.2f}" for weight in results["weights"])
+    lines.append(f"  average fusion {weights}: top-1 {results['average_fusion']:.4f}")
+    if "recurrent_fusion" in results:
+        lines.append(f"  recurrent fusion (GRU): top-1 {results['recurrent_fusion']:.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,80 @@
+"""Two-stream runs (spatial on frames, motion on flow) trained through train.py, fused by evaluate.py."""
+
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+import evaluate
+import train
+
+# Xception's smallest input; one frame or one stack of 2 flow pairs per clip
+STREAM = ["--model", "two_stream", "--size", "71", "--frames", "1", "--batch-size", "9", "--workers", "1", "--weights", "none"]
+
+
+@pytest.fixture(scope="module")
+def stream_runs(flow_prepared_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("streams")
+    data = ["--data", str(flow_prepared_dir), "--epochs", "1"]
+    train.main([*data, *STREAM, "--run", str(root / "spatial"), "--channels", "3"])
+    train.main([*data, *STREAM, "--run", str(root / "motion"), "--modality", "flow", "--flow-pairs", "2"])
+    return root / "spatial", root / "motion"
+
+
+def test_each_stream_trains_as_its_own_run(stream_runs):
+    spatial, motion = (json.loads((run / "config.json").read_text()) for run in stream_runs)
+    assert spatial["input_shape"] == [1, 71, 71, 3] and spatial["modality"] == "frames"
+    assert motion["input_shape"] == [1, 71, 71, 4] and motion["modality"] == "flow" and motion["flow_pairs"] == 2
+    metrics = evaluate.main(["--run", str(stream_runs[1]), "--workers", "1"])
+    assert metrics["num_clips"] == 9
+
+
+def test_evaluate_fuses_two_streams(stream_runs, capsys):
+    spatial, motion = stream_runs
+    results = evaluate.main(["--fuse", str(spatial), str(motion), "--positions", "3", "--workers", "1"])
+    assert set(results) >= {"streams", "average_fusion", "recurrent_fusion"} and results["num_clips"] == 9
+    assert all(0 <= accuracy <= 1 for accuracy in [*results["streams"].values(), results["recurrent_fusion"]])
+    assert json.loads((spatial / "fusion.json").read_text()) == results
+    fused = keras.models.load_model(spatial / "fusion.keras", safe_mode=True)
+    assert fused.input_shape == (None, 3, 2 * 2048)  # both streams' features at 3 positions
+    assert "recurrent fusion (GRU)" in capsys.readouterr().out
+    # the average with all the weight on one stream is that stream
+    alone = evaluate.main(["--fuse", str(spatial), str(motion), "--positions", "3", "--weights", "1,0"])
+    assert alone["average_fusion"] == alone["streams"][str(spatial)]
+
+
+def test_fusion_refuses_runs_of_other_classes(stream_runs, tmp_path, capsys):
+    other = tmp_path / "other"
+    shutil.copytree(stream_runs[1], other)
+    classes = json.loads((other / "classes.json").read_text())
+    (other / "classes.json").write_text(json.dumps(classes[::-1]))
+    with pytest.raises(SystemExit, match="different classes"):
+        evaluate.main(["--fuse", str(stream_runs[0]), str(other)])
+    with pytest.raises(SystemExit) as exit:
+        evaluate.main(["--fuse", *map(str, stream_runs), "--weights", "1"])
+    assert exit.value.code == 2 and "two non-negative numbers" in capsys.readouterr().err
+
+
+def test_stream_scores_are_the_per_position_scores_averaged(stream_runs):
+    import fusion
+
+    config, _, model = train.load_run(stream_runs[0])
+    scores, features, labels = fusion.stream_outputs(model, config, "validation", config["data"], positions=3)
+    assert features.shape == (9, 3, 2048) and scores.shape == (9, 9)
+    data = train.run_dataset(config, "validation", num_frames=3, stride=fusion.SPREAD, batch_size=9)
+    clips, _ = data[0]
+    one_position = keras.ops.convert_to_numpy(model(clips[:, 1:2], training=False))  # the model on one frame
+    per_position = keras.ops.convert_to_numpy(model.get_layer("head_scores")(features))
+    np.testing.assert_allclose(per_position[:, 1], one_position, atol=1e-5)
+
+
+def test_the_app_runs_a_motion_stream_on_flow_it_computes(stream_runs, gesture_video, tmp_path):
+    import app
+
+    log = tmp_path / "predictions.jsonl"
+    app.main(["--run", str(stream_runs[1]), "--source", str(gesture_video), "--no-display", "--sync", "--log", str(log)])
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    classes = json.loads((stream_runs[1] / "classes.json").read_text())
+    assert len(events) > 10 and all(event["top"][0][0] in classes for event in events)
