@@ -122,7 +122,9 @@ def test_a_best_model_is_only_moved_into_place_for_a_committed_epoch(trained_run
 
 
 # mobilenet_lstm differs from mobilenet_gru only in its cell, which test_network.py trains
-@pytest.mark.parametrize("model", ["c3d", "i3d", pytest.param("mobilenet_gru", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "model", ["c3d", "i3d", *(pytest.param(name, marks=pytest.mark.slow) for name in ("mobilenet_gru", "slowfast_r50"))]
+)
 def test_every_model_trains_an_epoch_and_is_evaluated(model, prepared_dir, tmp_path):
     import evaluate
 
