@@ -78,13 +78,48 @@ class FlowBuffer:
         return np.stack([np.concatenate(flows[start : start + self.pairs], axis=-1) for start in starts])
 
 
+class KeypointBuffer:
+    """Keypoints of the last `samples` frames, as far apart in time as pose.py spread them in training."""
+
+    def __init__(self, config, landmarker):
+        import pose
+
+        self.landmarker, self.features = landmarker, pose.keypoint_features
+        self.period = config["keypoint_spacing"]  # seconds between samples in a typical training clip
+        self.samples = collections.deque(maxlen=config["input_shape"][0])
+
+    def add(self, frame):
+        self.samples.append(self.landmarker(frame))  # (joints, 3): x, y, presence
+        return self.features(np.stack(self.samples)) if len(self.samples) == self.samples.maxlen else None
+
+
+def make_buffer(config, keypoints_model=None):
+    """What turns camera frames into the run's input: frames, optical flow or keypoints."""
+    modality = config.get("modality", "frames")
+    if modality != "keypoints":
+        return FlowBuffer(config) if modality == "flow" else FrameBuffer(config)
+    trained = config["keypoints"]
+    if not keypoints_model:
+        raise ValueError(
+            f"This run was trained on keypoints of {trained['model']} ({trained['kind']} landmarker): "
+            f"give that model file with --keypoints PATH/{trained['model']}."
+        )
+    import pose
+
+    landmarker = pose.Landmarker(keypoints_model, trained["kind"])
+    if landmarker.joints != trained["joints"]:
+        raise ValueError(f"{keypoints_model} finds {landmarker.joints} joints; the run was trained on {trained['joints']}.")
+    return KeypointBuffer(config, landmarker)
+
+
 class Recognizer:
     """Keeps the last frames the model needs and turns them into smoothed predictions."""
 
-    def __init__(self, predict, config, classes, threshold=0.5, smoothing=3, background=True):
-        """`predict` maps a clip (1, time, height, width, channels) to probabilities (1, classes)."""
+    def __init__(self, predict, config, classes, threshold=0.5, smoothing=3, background=True, buffer=None):
+        """`predict` maps a clip (1, time, height, width, channels) to probabilities (1, classes);
+        `buffer` (default: the run's frames or flow) turns source frames into such clips."""
         self.classes, self.threshold = classes, threshold
-        self.buffer = FlowBuffer(config) if config.get("modality", "frames") == "flow" else FrameBuffer(config)
+        self.buffer = buffer or make_buffer(config)
         self.period = self.buffer.period  # seconds between the frames the model sees
         self.recent = collections.deque(maxlen=smoothing)
         self.predict = predict
@@ -244,13 +279,11 @@ def run(args):
     if not args.no_display and not has_screen:
         raise OSError("No display to open a window on; use --no-display (with --output FILE.mp4 to see the result).")
     config, classes, model = load_run(args.run)
-    if config.get("modality") == "keypoints":
-        raise ValueError(
-            f"{args.run} is a keypoint model; app.py runs models of frames or optical flow (keypoints live: not yet)."
-        )
+    buffer = make_buffer(config, args.keypoints)
     capture, is_camera = open_source(args.source)
     source_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    recognizer = Recognizer(compiled_predictor(model), config, classes, args.threshold, args.smoothing, background=not args.sync)
+    predict = compiled_predictor(model)
+    recognizer = Recognizer(predict, config, classes, args.threshold, args.smoothing, background=not args.sync, buffer=buffer)
     writer, log = None, open(args.log, "w", encoding="utf-8") if args.log else None
     started, shown, logged = time.monotonic(), 0, 0
     fps = 0.0
@@ -321,6 +354,7 @@ def main(argv=None):
     )
     parser.add_argument("--expect", help="a video's sidecar from synthetic.py --video: report which gestures were recognised")
     parser.add_argument("--fast", action="store_true", help="read a video file as fast as possible instead of in real time")
+    parser.add_argument("--keypoints", metavar="MODEL.task", help="pose_lstm runs: the MediaPipe model they were trained with")
     args = parser.parse_args(argv)
     try:
         return run(args)

@@ -28,7 +28,7 @@ import keras
 
 from datagenerator import ClipDataset
 from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, MODELS, PRETRAINED, build_model, set_backbone_trainable
-from prepare import read_classes, write_atomic, write_csv
+from prepare import read_classes, read_index, write_atomic, write_csv
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
 RUN_FILES = [
@@ -258,6 +258,10 @@ def input_shape(config, dataset, data_dir):
     if keypoint_model:
         if "keypoints" not in dataset:
             raise ValueError(f"{data_dir} has no keypoints: extract them with `python pose.py {data_dir} --model MODEL.task`.")
+        rows = read_index(data_dir, "train")  # the app samples live keypoints as far apart as a typical clip's
+        median_frames = sorted(row["num_frames"] for row in rows)[len(rows) // 2] if rows else 2
+        config["keypoints"] = dataset["keypoints"]
+        config["keypoint_spacing"] = (median_frames - 1) / max(1, dataset["keypoints"]["samples"] - 1) / config["fps"]
         return [dataset["keypoints"]["samples"], 2 * dataset["keypoints"]["joints"]]
     channels = 2 * config["flow_pairs"] if config["modality"] == "flow" else config["channels"]
     return [config["frames"], config["size"], config["size"], channels]

@@ -20,7 +20,6 @@ the profiler finds 0.53 M in a loop and 9.45 M unrolled.
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from app_latency import median_ms  # noqa: E402  (bench/ is on the path: it is this script's folder)
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
 
 import network  # noqa: E402
@@ -89,16 +89,6 @@ def check_multiply_add_convention():
     print(f"profiler check: Conv3D with {by_hand:,} multiply-adds by hand, profiler counts {ratio:.2f} FLOPs each")
     if ratio != 2:
         raise SystemExit(f"Expected TensorFlow's profiler to count 2 FLOPs per multiply-add, got {ratio}; GFLOPs would be wrong.")
-
-
-def median_ms(function, calls):
-    function()  # warm up: tracing, allocation
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
 
 
 def reference_input(name, quick):

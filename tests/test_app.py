@@ -141,3 +141,30 @@ def test_flow_buffer_stacks_live_flow_as_the_generator_does():
     np.testing.assert_array_equal(clips[7][0, ..., :2], clips[6][0, ..., 2:])  # the window moved by one flow
     assert app.FrameBuffer({"size": 32, "channels": 1, "stride": 2, "fps": 12, "frames": 3}).period == pytest.approx(1 / 6)
     assert buffer.period == pytest.approx(1 / 12)  # flow is between consecutive frames
+
+
+def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gesture_video):
+    import pose
+    import train
+
+    data, run = tmp_path / "poses", tmp_path / "run"
+    pose.write_synthetic_dataset(data, clips_per_class=4, seed=1)
+    train.main(["--data", str(data), "--run", str(run), "--model", "pose_lstm", "--epochs", "1", "--workers", "1"])
+    with pytest.raises(SystemExit, match="give that model file with --keypoints"):
+        app.main(["--run", str(run), "--source", str(gesture_video), "--no-display"])
+    config, classes, model = train.load_run(run)
+    assert config["keypoint_spacing"] > 0
+    seen = []
+
+    def detect(rgb):  # a stand-in for MediaPipe: 17 joints, in pixels, moving right frame by frame
+        seen.append(rgb.shape)
+        points = np.zeros((17, 3))
+        points[:, 0], points[:, 1], points[:, 2] = 10 + len(seen), np.arange(17) * 5, 0.9
+        return points
+
+    buffer = app.KeypointBuffer(config, pose.Landmarker.from_function(detect, joints=17))
+    recognizer = app.Recognizer(app.compiled_predictor(model), config, classes, background=False, buffer=buffer)
+    for index in range(120):
+        recognizer.add(np.zeros((120, 160, 3), np.uint8), index, index / 30)
+    assert len(seen) == pytest.approx(120 / 30 / config["keypoint_spacing"], abs=1)  # one sample per spacing
+    assert recognizer.events and recognizer.latest[2].shape == (2,)
