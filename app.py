@@ -85,12 +85,17 @@ class KeypointBuffer:
         import pose
 
         self.landmarker, self.features = landmarker, pose.keypoint_features
+        if "keypoint_spacing" not in config:
+            raise ValueError("This run does not record how far apart its keypoints were; train it again with this train.py.")
         self.period = config["keypoint_spacing"]  # seconds between samples in a typical training clip
         self.samples = collections.deque(maxlen=config["input_shape"][0])
 
     def add(self, frame):
         self.samples.append(self.landmarker(frame))  # (joints, 3): x, y, presence
         return self.features(np.stack(self.samples)) if len(self.samples) == self.samples.maxlen else None
+
+    def close(self):
+        self.landmarker.close()
 
 
 def make_buffer(config, keypoints_model=None):
@@ -211,6 +216,8 @@ class Recognizer:
                 self.running = False
                 self.wake.notify()
             self.worker.join(timeout=10)
+        if hasattr(self.buffer, "close"):
+            self.buffer.close()
 
 
 def compiled_predictor(model):
@@ -358,7 +365,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except (FileNotFoundError, OSError, ValueError) as error:
+    except (FileNotFoundError, OSError, ValueError, ImportError) as error:
         sys.exit(f"app.py: {error}")
 
 

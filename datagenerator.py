@@ -146,6 +146,15 @@ class ClipDataset(keras.utils.PyDataset):
                 f"{data_dir} has clips with fewer than {flow_pairs} optical flow frames: prepare it with "
                 "`prepare.py SOURCE --flow dis`, or ask for fewer --flow-pairs."
             )
+        if modality == "keypoints":
+            import pose  # only keypoint datasets need it
+
+            missing = [row["clip"] for row in self.rows if not pose.keypoints_path(data_dir, row["clip"]).is_file()]
+            if missing:
+                raise ValueError(
+                    f"{len(missing)} of {len(self.rows)} {split} clips of {data_dir} have no keypoints (first: {missing[0]}): "
+                    "run pose.py on it, and see its report for clips whose frames could not be read."
+                )
         self.modality, self.flow_pairs, self.flip = modality, flow_pairs, flip
         self.augment = split == "train" if augment is None else augment
         self.shuffle = split == "train" if shuffle is None else shuffle

@@ -147,7 +147,7 @@ def mediapipe_detector(model_path, kind, min_presence, num_hands):
     if not model_path.is_file():
         raise FileNotFoundError(
             f"Landmarker model {model_path} not found. Download {MODELS[kind]} from the MediaPipe solutions "
-            f"guide ({GUIDE}, Vision: Pose or Hand landmark detection) and pass its path with --model."
+            f"guide ({GUIDE}, Vision: Pose or Hand landmark detection) and give its path."
         )
     try:
         import mediapipe
@@ -166,7 +166,7 @@ def mediapipe_detector(model_path, kind, min_presence, num_hands):
                 min_hand_detection_confidence=min_presence, min_hand_presence_confidence=min_presence,
             ))  # fmt: skip
     except (ValueError, RuntimeError, OSError) as error:
-        raise ValueError(f"MediaPipe cannot load {model_path} as {MODELS[kind]} ({error}); is --kind right?") from error
+        raise ValueError(f"MediaPipe cannot load {model_path} as {MODELS[kind]} ({error}); is it a {kind} landmarker?") from error
 
     def detect(rgb):
         result = task.detect(mediapipe.Image(image_format=mediapipe.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))

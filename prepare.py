@@ -254,7 +254,7 @@ def prepare(
     settings.update(source_fps=source_rate, fps=fps if fps and fps < source_rate else source_rate)
     write_atomic(out_dir / "classes.json", json.dumps(classes, indent=1) + "\n")
     index.commit()
-    write_atomic(out_dir / "dataset.json", json.dumps(settings, indent=1) + "\n")
+    write_atomic(out_dir / "dataset.json", json.dumps({**earlier, **settings}, indent=1) + "\n")  # keeps pose.py's keypoints
     print(
         f"Prepared {index.count} clips ({', '.join(f'{counts[s]} {s}' for s in ('train', 'validation', 'test') if counts[s])}); "
         f"skipped {skipped.count} (see {out_dir / 'skipped.csv'})"

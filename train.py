@@ -42,6 +42,8 @@ RUN_FILES = [
     "chart.png",
     "metrics.json",
     "confusion.png",
+    "fusion.json",
+    "fusion.keras",
 ]
 # Settings a run keeps for its whole life: given when it starts, checked when it continues.
 RUN_DEFAULTS = {
@@ -55,7 +57,8 @@ RUN_DEFAULTS = {
     "flow_pairs": 10,
     "freeze_backbone_epochs": 0,
 }
-MODEL_DEFAULTS = {"two_stream": {"frames": 1}, "pose_lstm": {"modality": "keypoints"}}  # where a model needs others
+# where a model needs other defaults: a two-stream spatial stream sees one colour frame
+MODEL_DEFAULTS = {"two_stream": {"frames": 1, "channels": 3}, "pose_lstm": {"modality": "keypoints"}}
 
 
 def parse_schedule(text):
@@ -370,6 +373,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, help="seed of data order, augmentation and weights (default: 0)")
     parser.add_argument("--fresh", action="store_true", help="delete the run's files and start over (other files stay)")
     args = parser.parse_args(argv)
+    if args.freeze_backbone_epochs is not None and args.freeze_backbone_epochs < 0:
+        parser.error(f"--freeze-backbone-epochs must be 0 or more, got {args.freeze_backbone_epochs}")
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
     if args.lr_schedule and (args.lr is not None or args.epochs is not None):

@@ -78,3 +78,23 @@ def test_the_app_runs_a_motion_stream_on_flow_it_computes(stream_runs, gesture_v
     events = [json.loads(line) for line in log.read_text().splitlines()]
     classes = json.loads((stream_runs[1] / "classes.json").read_text())
     assert len(events) > 10 and all(event["top"][0][0] in classes for event in events)
+
+
+def test_the_recurrent_fusion_learns_from_training_clips_only(stream_runs, monkeypatch):
+    import fusion
+
+    splits, learned_from = [], []
+    stream_outputs, recurrent_fusion = fusion.stream_outputs, fusion.recurrent_fusion
+
+    def recording_outputs(model, config, split, *args, **kwargs):
+        splits.append(split)
+        return stream_outputs(model, config, split, *args, **kwargs)
+
+    def recording_fusion(features, labels, *args, **kwargs):
+        learned_from.append(labels)
+        return recurrent_fusion(features, labels, *args, **kwargs)
+
+    monkeypatch.setattr(fusion, "stream_outputs", recording_outputs)
+    monkeypatch.setattr(fusion, "recurrent_fusion", recording_fusion)
+    fusion.fuse(*stream_runs, positions=2, workers=1)
+    assert splits == ["validation", "validation", "train", "train"] and len(learned_from[0]) == 27  # the 27 training clips

@@ -167,3 +167,13 @@ def test_keypoints_without_mediapipe_or_model_fail_before_preparing(jester_dir, 
     with pytest.raises(SystemExit, match="mediapipe|Landmarker"):
         prepare.main([str(jester_dir), "--out", str(out), "--keypoints", str(tmp_path / "pose_landmarker_lite.task")])
     assert not (out / "index.csv").exists()
+
+
+def test_a_rerun_keeps_the_keypoints_pose_py_recorded(jester_dir, tmp_path):
+    out = tmp_path / "out"
+    prepare.prepare(jester_dir, out, size=32, gray=True, workers=1, progress=False)
+    settings = json.loads((out / "dataset.json").read_text())
+    keypoints = {"model": "pose_landmarker_lite.task", "kind": "pose", "joints": 33, "samples": 9}
+    (out / "dataset.json").write_text(json.dumps({**settings, "keypoints": keypoints}))
+    prepare.prepare(jester_dir, out, size=32, gray=True, workers=1, progress=False)
+    assert json.loads((out / "dataset.json").read_text())["keypoints"] == keypoints
