@@ -90,9 +90,14 @@ def load_run(run_dir):
     path = run_dir / "model.keras"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: train a model first (python train.py --run {run_dir}).")
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_config(run_dir)
     model = keras.models.load_model(path, compile=False, safe_mode=True)
     return config, read_classes(run_dir), model
+
+
+def read_config(run_dir):
+    """A run's config.json; a setting added since the run started reads as its default then."""
+    return {**RUN_DEFAULTS, **json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))}
 
 
 def best_candidate(run_dir, epoch):
@@ -170,8 +175,8 @@ def run_dataset(config, split, data_dir=None, **options):
         channels=config["channels"],
         stride=config["stride"],
         seed=config["seed"],
-        modality=config.get("modality", "frames"),
-        flow_pairs=config.get("flow_pairs", RUN_DEFAULTS["flow_pairs"]),
+        modality=config["modality"],
+        flow_pairs=config["flow_pairs"],
     )
     return ClipDataset(data_dir or config["data"], split, **{**settings, **options})
 
@@ -217,12 +222,11 @@ def plot_history(history, path):
 
 def resolve_config(args, run_dir, checkpoint_state):
     """The run's settings: stored ones when continuing, else the arguments and defaults."""
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8")) if checkpoint_state else None
+    config = read_config(run_dir) if checkpoint_state else None
     data_dir = Path(args.data or (config["data"] if config else "data"))
     classes = read_classes(data_dir)
     if config is not None:
         asked = {"model": args.model, **{k: getattr(args, k) for k in RUN_DEFAULTS}}
-        config = {**RUN_DEFAULTS, **config}  # a run from before a setting existed had its default
         clashes = [f"{k} {config[k]} (asked {v})" for k, v in asked.items() if v is not None and v != config[k]]
         if read_classes(run_dir) != classes:
             clashes.append(f"the classes of {config['data']} ({data_dir} has others)")
@@ -239,6 +243,11 @@ def resolve_config(args, run_dir, checkpoint_state):
     config.update(data=str(data_dir), num_classes=len(classes), fps=dataset.get("fps", 12), runs=[])
     config.update(prepared_size=dataset.get("size"), flow_method=dataset.get("flow"))  # for flow computed live
     config["input_shape"] = input_shape(config, dataset, data_dir)
+    if config["modality"] == "keypoints":  # the app samples live keypoints as far apart as in a typical clip
+        rows = read_index(data_dir, "train")
+        median_frames = sorted(row["num_frames"] for row in rows)[len(rows) // 2] if rows else 2
+        samples = dataset["keypoints"]["samples"]
+        config.update(keypoints=dataset["keypoints"], keypoint_spacing=(median_frames - 1) / max(1, samples - 1) / config["fps"])
     if config["model"] in PRETRAINED:  # ImageNet weights by default where they fit: colour frames, or flow
         fits = config["model"] in IMAGENET and (config["channels"] == 3 or config["modality"] == "flow")
         config["weights"] = args.weights or ("imagenet" if fits else "none")
@@ -261,10 +270,6 @@ def input_shape(config, dataset, data_dir):
     if keypoint_model:
         if "keypoints" not in dataset:
             raise ValueError(f"{data_dir} has no keypoints: extract them with `python pose.py {data_dir} --model MODEL.task`.")
-        rows = read_index(data_dir, "train")  # the app samples live keypoints as far apart as a typical clip's
-        median_frames = sorted(row["num_frames"] for row in rows)[len(rows) // 2] if rows else 2
-        config["keypoints"] = dataset["keypoints"]
-        config["keypoint_spacing"] = (median_frames - 1) / max(1, dataset["keypoints"]["samples"] - 1) / config["fps"]
         return [dataset["keypoints"]["samples"], 2 * dataset["keypoints"]["joints"]]
     channels = 2 * config["flow_pairs"] if config["modality"] == "flow" else config["channels"]
     return [config["frames"], config["size"], config["size"], channels]
@@ -317,7 +322,7 @@ def train(args):
         RunCheckpoint(run_dir, state),
     ]
     # With --freeze-backbone-epochs the head trains alone first, then the whole network with a new optimizer
-    unfreeze = config.get("freeze_backbone_epochs", 0)
+    unfreeze = config["freeze_backbone_epochs"]
     bounds = [initial_epoch, *([unfreeze] if initial_epoch < unfreeze < final_epoch else []), final_epoch]
     for start, end in zip(bounds, bounds[1:]):
         if start >= unfreeze and set_backbone_trainable(model, True):
