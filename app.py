@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from clip_io import resize_short_side
-from datagenerator import preprocess_frame
+from datagenerator import preprocess_flow, preprocess_frame
 from train import load_run
 
 
@@ -66,11 +66,7 @@ class FlowBuffer:
         previous, self.previous = self.previous, gray
         if previous is None:
             return None
-        images = [
-            cv2.resize(image, self.size[::-1], interpolation=cv2.INTER_AREA)
-            for image in self.encode(self.compute(previous, gray))
-        ]
-        self.flows.append(np.stack(images, axis=-1).astype(np.float32) / 127.5 - 1.0)  # (height, width, 2)
+        self.flows.append(preprocess_flow(*self.encode(self.compute(previous, gray)), self.size))  # (height, width, 2)
         if len(self.flows) < self.flows.maxlen:
             return None
         flows = list(self.flows)
@@ -100,7 +96,7 @@ class KeypointBuffer:
 
 def make_buffer(config, keypoints_model=None):
     """What turns camera frames into the run's input: frames, optical flow or keypoints."""
-    modality = config.get("modality", "frames")
+    modality = config.get("modality", "frames")  # a hand-made config of frames may leave it out
     if modality != "keypoints":
         return FlowBuffer(config) if modality == "flow" else FrameBuffer(config)
     trained = config["keypoints"]

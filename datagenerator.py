@@ -18,8 +18,9 @@ flow images; a keypoint clip is moved and scaled at random as a whole. Flips are
 turn "Swiping Left" into "Swiping Right". With `flip=True` half the clips are mirrored, and a
 mirrored flow stack has its x-flow negated, since motion to the right becomes motion to the left.
 
-`preprocess_frame` is the one function that turns a camera or dataset frame into model input;
-`app.py` uses it too, so training and inference see the same pixels.
+`preprocess_frame` is the one function that turns a camera or dataset frame into model input, and
+`preprocess_flow` the one for flow images; `app.py` uses them too, so training and inference see
+the same pixels.
 """
 
 import cv2
@@ -49,6 +50,13 @@ def preprocess_frame(frame, size=(112, 112), channels=1):
         frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
     frame = frame.reshape(height, width, channels).astype(np.float32)
     return frame / 127.5 - 1.0
+
+
+def preprocess_flow(x_image, y_image, size=(112, 112)):
+    """8-bit x and y flow images (flow.py's convention) -> float32 (height, width, 2) in [-1, 1], 0 px = 0.0
+    within 1/255. Squashed to the model's size like the frames; the displacements are not rescaled."""
+    images = [cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA) for image in (x_image, y_image)]
+    return np.stack(images, axis=-1).astype(np.float32) / 127.5 - 1.0
 
 
 def sample_indices(num_available, num_frames, stride, rng=None, jitter=True):
@@ -208,20 +216,18 @@ class ClipDataset(keras.utils.PyDataset):
         row = self.rows[i]
         folder = clip_folder(self.data_dir, row["clip"], "flow")
         starts = sample_indices(row["num_flow"] - self.flow_pairs + 1, self.num_frames, self.stride, rng)
-        stacks = []
-        for start in starts:
+        windows = [range(start, start + self.flow_pairs) for start in starts]
+        flows = {}  # each flow frame read once, though windows closer than flow_pairs overlap
+        for t in sorted({t for window in windows for t in window}):
             images = []
-            for t in range(start, start + self.flow_pairs):
-                for axis in "xy":
-                    path = folder / FLOW_NAME.format(axis=axis, number=t + 1)
-                    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-                    if image is None:
-                        raise OSError(
-                            f"Cannot read {path}: delete {clip_folder(self.data_dir, row['clip'])} and run prepare.py again."
-                        )
-                    images.append(cv2.resize(image, self.size[::-1], interpolation=cv2.INTER_AREA))
-            stacks.append(np.stack(images, axis=-1).astype(np.float32) / 127.5 - 1.0)  # 0 px = 0.0 within 1/255
-        clip = np.stack(stacks)
+            for axis in "xy":
+                path = folder / FLOW_NAME.format(axis=axis, number=t + 1)
+                images.append(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+                if images[-1] is None:
+                    redo = clip_folder(self.data_dir, row["clip"])
+                    raise OSError(f"Cannot read {path}: delete {redo} and run prepare.py again.")
+            flows[t] = preprocess_flow(*images, self.size)
+        clip = np.stack([np.concatenate([flows[t] for t in window], axis=-1) for window in windows])
         if rng is not None:
             matrix, _, _ = random_transform(rng, self.size)  # moves the pixels; flow is not brightened
             for t, stack in enumerate(clip):
