@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+import flow
+import pose
 from clip_io import resize_short_side
 from datagenerator import preprocess_flow, preprocess_frame
 from train import load_run
@@ -37,9 +39,13 @@ class FrameBuffer:
         self.frames = collections.deque(maxlen=config["frames"])
 
     def add(self, frame):
-        """Takes a due frame; returns the clip (time, height, width, channels) once there are enough."""
+        """Takes a due frame; True once there are enough for a clip."""
         self.frames.append(preprocess_frame(frame, self.size, self.channels))
-        return np.stack(self.frames) if len(self.frames) == self.frames.maxlen else None
+        return len(self.frames) == self.frames.maxlen
+
+    def clip(self):
+        """(time, height, width, channels), built only when the model is free to take it."""
+        return np.stack(self.frames)
 
 
 class FlowBuffer:
@@ -49,26 +55,23 @@ class FlowBuffer:
     so its pixels per frame mean what they meant in training, then encoded and squashed alike."""
 
     def __init__(self, config):
-        import flow
-
         if not config.get("flow_method") or not config.get("prepared_size"):
             raise ValueError("This run does not record how its flow was made; train it again with this version of train.py.")
         method = config["flow_method"].split()[0]  # "tvl1 (the dataset's tvl1_flow)" was made by TV-L1
-        self.encode, self.compute = flow.encode, flow.flow_method(method)
-        self.to_gray, self.prepared_size, self.size = flow.to_gray, config["prepared_size"], (config["size"],) * 2
+        self.compute, self.prepared_size, self.size = flow.flow_method(method), config["prepared_size"], (config["size"],) * 2
         self.period = 1 / config["fps"]  # flow is between consecutive frames
         self.pairs, self.stride, self.positions = config["flow_pairs"], config["stride"], config["frames"]
         self.flows = collections.deque(maxlen=(self.positions - 1) * self.stride + self.pairs)
         self.previous = None
 
     def add(self, frame):
-        gray = resize_short_side(self.to_gray(frame), self.prepared_size)
+        gray = resize_short_side(flow.to_gray(frame), self.prepared_size)
         previous, self.previous = self.previous, gray
-        if previous is None:
-            return None
-        self.flows.append(preprocess_flow(*self.encode(self.compute(previous, gray)), self.size))  # (height, width, 2)
-        if len(self.flows) < self.flows.maxlen:
-            return None
+        if previous is not None:
+            self.flows.append(preprocess_flow(*flow.encode(self.compute(previous, gray)), self.size))  # (height, width, 2)
+        return len(self.flows) == self.flows.maxlen
+
+    def clip(self):
         flows = list(self.flows)
         starts = range(0, (self.positions - 1) * self.stride + 1, self.stride)
         return np.stack([np.concatenate(flows[start : start + self.pairs], axis=-1) for start in starts])
@@ -78,9 +81,7 @@ class KeypointBuffer:
     """Keypoints of the last `samples` frames, as far apart in time as pose.py spread them in training."""
 
     def __init__(self, config, landmarker):
-        import pose
-
-        self.landmarker, self.features = landmarker, pose.keypoint_features
+        self.landmarker = landmarker
         if "keypoint_spacing" not in config:
             raise ValueError("This run does not record how far apart its keypoints were; train it again with this train.py.")
         self.period = config["keypoint_spacing"]  # seconds between samples in a typical training clip
@@ -88,7 +89,10 @@ class KeypointBuffer:
 
     def add(self, frame):
         self.samples.append(self.landmarker(frame))  # (joints, 3): x, y, presence
-        return self.features(np.stack(self.samples)) if len(self.samples) == self.samples.maxlen else None
+        return len(self.samples) == self.samples.maxlen
+
+    def clip(self):
+        return pose.keypoint_features(np.stack(self.samples))  # (samples, joints * 2)
 
     def close(self):
         self.landmarker.close()
@@ -105,8 +109,6 @@ def make_buffer(config, keypoints_model=None):
             f"This run was trained on keypoints of {trained['model']} ({trained['kind']} landmarker): "
             f"give that model file with --keypoints PATH/{trained['model']}."
         )
-    import pose
-
     landmarker = pose.Landmarker(keypoints_model, trained["kind"])
     if landmarker.joints != trained["joints"]:
         raise ValueError(f"{keypoints_model} finds {landmarker.joints} joints; the run was trained on {trained['joints']}.")
@@ -145,19 +147,20 @@ class Recognizer:
         if self.next_time is None or timestamp - self.next_time > self.period:
             self.next_time = timestamp  # first frame, or the source stalled: restart the clock
         self.next_time += self.period
-        clip = self.buffer.add(frame)
-        if clip is None:  # not enough frames yet
+        if not self.buffer.add(frame):  # not enough frames yet
             return
-        clip = clip[None]  # (1, time, height, width, channels)
         if not self.background:
-            self._run(clip, index, timestamp)
+            self._run(self.buffer.clip()[None], index, timestamp)
             return
         with self.lock:
             if self.error is not None:
                 raise self.error
-            if self.job is None:  # the model is free: give it the newest clip
-                self.job = (clip, index, timestamp)
-                self.wake.notify()
+            if self.job is not None:  # the model is busy: no clip is built for it
+                return
+        clip = self.buffer.clip()[None]  # (1, time, height, width, channels); only this thread hands out jobs
+        with self.lock:
+            self.job = (clip, index, timestamp)
+            self.wake.notify()
 
     def _work(self):
         while True:

@@ -135,7 +135,7 @@ def test_flow_buffer_stacks_live_flow_as_the_generator_does():
 
     config = {"flow_method": "dis", "prepared_size": 60, "size": 32, "fps": 12, "flow_pairs": 2, "stride": 2, "frames": 3}
     buffer = app.FlowBuffer(config)
-    clips = [buffer.add(frame) for frame in miniatures.moving_frames(8, 60, 80, seed=4, speed=3)]
+    clips = [buffer.clip() if buffer.add(frame) else None for frame in miniatures.moving_frames(8, 60, 80, seed=4, speed=3)]
     assert all(clip is None for clip in clips[:6]) and clips[6].shape == (3, 32, 32, 4)  # 6 flows make the first clip
     assert clips[7][..., 0::2].mean() > 0.02 and abs(clips[7][..., 1::2].mean()) < 0.02
     np.testing.assert_array_equal(clips[7][0, ..., :2], clips[6][0, ..., 2:])  # the window moved by one flow
