@@ -159,7 +159,6 @@ def imagenet_backbone(application, input_shape, weights):
     with warnings.catch_warnings():  # Keras warns that it "usually expects 1 or 3 input channels": flow has more
         warnings.filterwarnings("ignore", "This model usually expects", UserWarning)
         backbone = application(input_shape=input_shape, include_top=False, weights=None, pooling="avg")  # a bad shape fails here
-    source = None
     if weights == "imagenet":
         try:
             source = application(input_shape=(height, width, 3), include_top=False, weights="imagenet", pooling="avg")
@@ -168,10 +167,7 @@ def imagenet_backbone(application, input_shape, weights):
                 f"Could not load {application.__name__}'s ImageNet weights ({type(error).__name__}: {error}). Without a "
                 "network, use --weights none to train from scratch, or --weights PATH for a weights file you have."
             ) from error
-        if channels == 3:
-            return source
-    if source is not None:
-        for layer, source_layer in zip(backbone.layers, source.layers, strict=True):
+        for layer, source_layer in zip(backbone.layers, source.layers, strict=True):  # RGB weights pass unchanged
             layer.set_weights([cross_modality(w, s.shape) for w, s in zip(source_layer.get_weights(), layer.weights)])
     elif weights is not None:
         if not Path(weights).is_file():
