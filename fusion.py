@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from app import compiled_predictor
 from prepare import write_atomic
 from train import load_run, run_dataset
 
@@ -23,9 +24,7 @@ SPREAD = 10**6  # a stride too large for any clip: sampling then spreads the pos
 
 
 def has_frame_features(model):
-    return any(layer.name == "frame_features" for layer in model.layers) and any(
-        layer.name == "head_scores" for layer in model.layers
-    )
+    return {"frame_features", "head_scores"} <= {layer.name for layer in model.layers}
 
 
 def stream_outputs(model, config, split, data_dir, positions, batch_size=8, workers=2):
@@ -36,13 +35,12 @@ def stream_outputs(model, config, split, data_dir, positions, batch_size=8, work
     data = run_dataset(
         config, split, data_dir, batch_size=batch_size, num_frames=positions, stride=SPREAD, augment=False, shuffle=False
     )
-    backbone = model.get_layer("frame_features").layer  # one frame or flow stack -> its pooled features
+    backbone = compiled_predictor(model.get_layer("frame_features").layer)  # one frame or flow stack -> its features
     head = model.get_layer("head_scores")
     features = []
     for index in range(len(data)):
         clips, _ = data[index]  # (batch, positions, height, width, channels)
-        frames = clips.reshape(-1, *clips.shape[2:])
-        features.append(keras.ops.convert_to_numpy(backbone(frames, training=False)).reshape(*clips.shape[:2], -1))
+        features.append(backbone(clips.reshape(-1, *clips.shape[2:])).reshape(*clips.shape[:2], -1))
     features = np.concatenate(features)
     scores = keras.ops.convert_to_numpy(head(features)).mean(axis=1)  # per-position scores, averaged
     return scores, features, data.labels
@@ -70,7 +68,7 @@ def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), po
     Writes fusion.json and, when trained, fusion.keras into the first run's folder."""
     runs = [Path(run_a), Path(run_b)]
     loaded = [load_run(run) for run in runs]
-    (config_a, classes, _), (config_b, classes_b, _) = loaded
+    (config_a, classes, _), (_, classes_b, _) = loaded
     if classes != classes_b:
         raise ValueError(f"{runs[0]} and {runs[1]} were trained on different classes; fusion needs the same ones.")
     data_dir = data_dir or config_a["data"]
