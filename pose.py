@@ -247,8 +247,7 @@ def extract_dataset(data_dir, model_path, num_samples=NUM_SAMPLES, kind="auto", 
     if landmarker is None:
         with Landmarker(model_path, kind) as landmarker:
             return extract_dataset(data_dir, model_path, num_samples, kind, progress, landmarker)
-    model = Path(model_path).name if model_path else landmarker.name
-    settings = {"model": model, "kind": landmarker.kind, "joints": landmarker.joints, "samples": num_samples}
+    settings = {"model": landmarker.name, "kind": landmarker.kind, "joints": landmarker.joints, "samples": num_samples}
     record_settings(data_dir, settings)
     print(f"Extracting keypoints into {data_dir / KEYPOINTS}: {settings}, minimum presence {landmarker.min_presence}")
     for leftover in (data_dir / KEYPOINTS).rglob(".*.tmp-*"):  # half-written files of a killed run
@@ -386,11 +385,16 @@ def main(argv=None):
             summary = extract_dataset(args.data_dir, args.model, args.samples, landmarker=landmarker)
     except (FileNotFoundError, ValueError, ImportError) as error:
         sys.exit(f"pose.py: {error}")
-    print(f"{summary['extracted']} clips extracted, {summary['resumed']} done before, {len(summary['problems'])} unreadable")
+    print(report(summary))
+
+
+def report(summary):
+    """What extract_dataset did, for people: counts, then the first unreadable clips and why."""
+    lines = [f"{summary['extracted']} clips extracted, {summary['resumed']} done before, {len(summary['problems'])} unreadable"]
     if summary["empty"]:
-        print(f"warning: {summary['empty']} clips with no {summary['kind']} found in any sample (is --kind right?)")
-    for clip, reason in summary["problems"][:10]:
-        print(f"  {clip}: {reason}")
+        lines.append(f"warning: {summary['empty']} clips with no {summary['kind']} found in any sample (is it the right model?)")
+    lines += [f"  {clip}: {reason}" for clip, reason in summary["problems"][:10]]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -359,8 +359,7 @@ def main(argv=None):
         if landmarker is not None:
             with landmarker:
                 summary = pose.extract_dataset(args.out, args.keypoints, landmarker=landmarker)
-            extracted, kept, problems = summary["extracted"], summary["resumed"], len(summary["problems"])
-            print(f"Keypoints: {extracted} clips extracted, {kept} kept from an earlier run, {problems} problems")
+            print(f"Keypoints: {pose.report(summary)}")
     except (FileNotFoundError, ValueError, RuntimeError, ImportError) as error:
         sys.exit(f"prepare.py: {error}")
 
