@@ -100,8 +100,7 @@ def reference_input(name, quick):
 
 def measure(name, shape, num_classes, calls):
     options = {"weights": None} if name in network.PRETRAINED else {}  # never download weights
-    # The builder itself rather than build_model, which accepts only clips: pose_lstm takes (frames, features).
-    model = network.MODELS[name](input_shape=shape, num_classes=num_classes, **options)
+    model = network.build_model(name, input_shape=shape, num_classes=num_classes, **options)
     gflops = profiler_flops(unrolled(model), shape) / 2 / 1e9
     clip = np.random.default_rng(0).uniform(-1, 1, (1, *shape)).astype("float32")
     predictor = compiled_predictor(model)
@@ -168,7 +167,7 @@ def main(argv=None):
         shape, num_classes = reference_input(name, args.quick)
         try:
             figures = measure(name, shape, num_classes, args.calls)
-        except Exception as error:  # a model still being written should not stop the others
+        except Exception as error:  # one model that fails to build or run should not stop the others
             print(f"{name}: failed at {shape} ({type(error).__name__}: {error})", flush=True)
             failed.append(name)
             continue
