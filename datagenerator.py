@@ -27,6 +27,7 @@ import cv2
 import keras
 import numpy as np
 
+import pose
 from clip_io import FLOW_NAME, FRAME_NAME, clip_folder
 from prepare import read_classes, read_index
 
@@ -155,8 +156,6 @@ class ClipDataset(keras.utils.PyDataset):
                 "`prepare.py SOURCE --flow dis`, or ask for fewer --flow-pairs."
             )
         if modality == "keypoints":
-            import pose  # only keypoint datasets need it
-
             missing = [row["clip"] for row in self.rows if not pose.keypoints_path(data_dir, row["clip"]).is_file()]
             if missing:
                 raise ValueError(
@@ -240,8 +239,6 @@ class ClipDataset(keras.utils.PyDataset):
 
     def load_keypoints(self, i, rng=None):
         """(samples, joints * 2) float32 keypoints of clip number i; -1 marks a missing joint."""
-        import pose  # only keypoint datasets need it
-
         points = pose.load_keypoints(self.data_dir, self.rows[i]["clip"])  # (samples, joints, 3): x, y, presence
         if rng is not None:  # the whole skeleton moved and scaled at once, each joint jittered
             present = points[..., 2] > 0
