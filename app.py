@@ -104,6 +104,8 @@ def make_buffer(config, keypoints_model=None):
     if modality != "keypoints":
         return FlowBuffer(config) if modality == "flow" else FrameBuffer(config)
     trained = config["keypoints"]
+    if trained["model"] == "synthetic":
+        raise ValueError("This run was trained on pose.py's synthetic stick figures; no landmarker finds them in a picture.")
     if not keypoints_model:
         raise ValueError(
             f"This run was trained on keypoints of {trained['model']} ({trained['kind']} landmarker): "

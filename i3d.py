@@ -150,7 +150,7 @@ def load_weights(model, path):
             "(a .weights.h5 saved from this builder), or weights=None to train from scratch."
         )
     if not os.path.isfile(path):
-        raise ValueError(f"I3D weights file {str(path)!r} does not exist. Pass an existing .weights.h5 file or weights=None.")
+        raise ValueError(f"I3D weights file {str(path)!r} does not exist. Pass an existing .weights.h5 file, or none.")
     # A model of the backbone alone shares its layers with `model`, so loading it fills `model`. Its layers
     # come in the same order as in the whole model, the order Keras matches a file's weights by, and the
     # file's head weights are left unread.

@@ -350,7 +350,7 @@ def main(argv=None):
     parser.add_argument("--model", choices=sorted(MODELS), help=f"model to train (default: {DEFAULT_MODEL})")
     parser.add_argument(
         "--weights",
-        help=f"{', '.join(sorted(PRETRAINED))}: imagenet, none, or a weights file "
+        help=f"{', '.join(sorted(PRETRAINED))}: imagenet (not i3d), none, or a weights file "
         "(default: imagenet for --channels 3 or flow where Keras has it, else none)",
     )
     parser.add_argument(
@@ -372,7 +372,7 @@ def main(argv=None):
     parser.add_argument("--run", default="model", help="run folder to write into and continue from (default: model)")
     parser.add_argument("--frames", type=int, help="frames (or flow stacks) per clip (default: 16; 1 for two_stream)")
     parser.add_argument("--size", type=int, help="frame height and width fed to the model (default: 112)")
-    parser.add_argument("--channels", type=int, choices=(1, 3), help="1 for grayscale, 3 for colour (default: 1)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), help="1 gray, 3 colour (default: 1; 3 for two_stream)")
     parser.add_argument("--stride", type=int, help="source frames between sampled frames (default: 2)")
     parser.add_argument("--workers", type=int, default=2, help="data-loading threads (default: 2)")
     parser.add_argument("--seed", type=int, help="seed of data order, augmentation and weights (default: 0)")
