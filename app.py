@@ -104,13 +104,13 @@ def make_buffer(config, keypoints_model=None):
     if modality != "keypoints":
         return FlowBuffer(config) if modality == "flow" else FrameBuffer(config)
     trained = config["keypoints"]
-    if trained["model"] == "synthetic":
-        raise ValueError("This run was trained on pose.py's synthetic stick figures; no landmarker finds them in a picture.")
     if not keypoints_model:
         raise ValueError(
             f"This run was trained on keypoints of {trained['model']} ({trained['kind']} landmarker): "
             f"give that model file with --keypoints PATH/{trained['model']}."
         )
+    if trained["model"] == "synthetic":
+        raise ValueError("This run was trained on pose.py's synthetic stick figures; no landmarker finds them in a picture.")
     landmarker = pose.Landmarker(keypoints_model, trained["kind"])
     if landmarker.joints != trained["joints"]:
         raise ValueError(f"{keypoints_model} finds {landmarker.joints} joints; the run was trained on {trained['joints']}.")
