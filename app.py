@@ -27,7 +27,7 @@ import flow
 import pose
 from clip_io import resize_short_side
 from datagenerator import preprocess_flow, preprocess_frame
-from train import load_run
+from runs import load_run
 
 
 class FrameBuffer:

@@ -60,21 +60,34 @@ def preprocess_flow(x_image, y_image, size=(112, 112)):
     return np.stack(images, axis=-1).astype(np.float32) / 127.5 - 1.0
 
 
-def sample_indices(num_available, num_frames, stride, rng=None, jitter=True):
+def sample_indices(num_available, num_frames, stride, rng=None, jitter=True, position=0.5):
     """Which frames of a clip to use: `num_frames` indices `stride` apart.
 
     With `rng` (training) the start is random and, with `jitter`, the stride moves by one either
-    way; without `rng` the window is centred. A clip too short for the stride gets the largest stride
-    that fits; one shorter than `num_frames` is spread over its length, repeating frames.
+    way; without `rng` the window starts at `position` of the way through the clip (0.5: centred).
+    A clip too short for the stride gets the largest stride that fits; one shorter than `num_frames`
+    is spread over its length, repeating frames.
     """
     if rng is not None and jitter:
         stride = int(rng.integers(max(1, stride - 1), stride + 2))
     stride = max(1, min(stride, (num_available - 1) // max(1, num_frames - 1)))
     span = (num_frames - 1) * stride + 1
     if num_available >= span:
-        start = int(rng.integers(0, num_available - span + 1)) if rng is not None else (num_available - span) // 2
+        start = int(rng.integers(0, num_available - span + 1)) if rng is not None else int((num_available - span) * position)
         return start + stride * np.arange(num_frames)
     return np.round(np.linspace(0, num_available - 1, num_frames)).astype(int)
+
+
+def crop_view(image, crop):
+    """A view 1 / (1 + MAX_ZOOM) of the frame's size, `crop` of the way along its long side (0.5: centred),
+    as zoomed in as training's augmentation goes; None: the whole frame."""
+    if crop is None:
+        return image
+    height, width = image.shape[:2]
+    keep_height, keep_width = round(height / (1 + MAX_ZOOM)), round(width / (1 + MAX_ZOOM))
+    along = (crop, 0.5) if width >= height else (0.5, crop)
+    left, top = round((width - keep_width) * along[0]), round((height - keep_height) * along[1])
+    return image[top : top + keep_height, left : left + keep_width]
 
 
 def random_transform(rng, size):
@@ -117,6 +130,10 @@ class ClipDataset(keras.utils.PyDataset):
         augment: random sampling and transforms; default True for "train" only.
         shuffle: a new clip order every epoch; default True for "train" only.
         seed, epoch: where the randomness starts; `epoch` moves on after each epoch.
+        position, crop: the view of an unaugmented clip: where its window starts (0 first frames,
+            0.5 centred, 1 last frames) and which part of the frame it sees (see `crop_view`).
+        multiple: each epoch uses a multiple of this many clips, so every batch splits evenly over this
+            many tf.distribute replicas; the few left over are the last of the epoch's order.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` for `PyDataset`.
     """
 
@@ -136,6 +153,9 @@ class ClipDataset(keras.utils.PyDataset):
         shuffle=None,
         seed=0,
         epoch=0,
+        position=0.5,
+        crop=None,
+        multiple=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -165,10 +185,13 @@ class ClipDataset(keras.utils.PyDataset):
         self.modality, self.flow_pairs, self.flip = modality, flow_pairs, flip
         self.augment = split == "train" if augment is None else augment
         self.shuffle = split == "train" if shuffle is None else shuffle
-        self.seed, self.epoch = seed, epoch
+        self.seed, self.epoch, self.position, self.crop = seed, epoch, position, crop
+        self.num_clips = len(self.rows) - len(self.rows) % multiple
+        if not self.num_clips:
+            raise ValueError(f"Split {split!r} of {data_dir} has {len(self.rows)} clips, fewer than the {multiple} replicas.")
 
     def __len__(self):
-        return -(-len(self.rows) // self.batch_size)
+        return -(-self.num_clips // self.batch_size)
 
     def order(self):
         """Clip order of the current epoch, the same for the same (seed, epoch); made once per epoch."""
@@ -182,7 +205,7 @@ class ClipDataset(keras.utils.PyDataset):
     def __getitem__(self, index):
         if not 0 <= index < len(self):
             raise IndexError(f"Batch {index} out of range for {len(self)} batches.")
-        members = self.order()[index * self.batch_size : (index + 1) * self.batch_size]
+        members = self.order()[index * self.batch_size : min(self.num_clips, (index + 1) * self.batch_size)]
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
         clips = np.stack([self.load_clip(i, rng) for i in members])
         return clips, self.labels[members]
@@ -197,12 +220,12 @@ class ClipDataset(keras.utils.PyDataset):
         folder = clip_folder(self.data_dir, row["clip"])
         flag = cv2.IMREAD_GRAYSCALE if self.channels == 1 else cv2.IMREAD_COLOR
         frames = []
-        for t in sample_indices(row["num_frames"], self.num_frames, self.stride, rng):
+        for t in sample_indices(row["num_frames"], self.num_frames, self.stride, rng, position=self.position):
             path = folder / FRAME_NAME.format(t + 1)
             frame = cv2.imread(str(path), flag)
             if frame is None:
                 raise OSError(f"Cannot read {path}: delete {folder} and run prepare.py again to redo the clip.")
-            frames.append(preprocess_frame(frame, self.size, self.channels))
+            frames.append(preprocess_frame(crop_view(frame, self.crop), self.size, self.channels))
         clip = np.stack(frames)
         if rng is not None:
             clip = augment_clip(clip, random_transform(rng, self.size))
@@ -214,7 +237,7 @@ class ClipDataset(keras.utils.PyDataset):
         """(num_frames, height, width, 2 * flow_pairs) float32: x, y, x, y ... of consecutive flow frames."""
         row = self.rows[i]
         folder = clip_folder(self.data_dir, row["clip"], "flow")
-        starts = sample_indices(row["num_flow"] - self.flow_pairs + 1, self.num_frames, self.stride, rng)
+        starts = sample_indices(row["num_flow"] - self.flow_pairs + 1, self.num_frames, self.stride, rng, position=self.position)
         windows = [range(start, start + self.flow_pairs) for start in starts]
         flows = {}  # each flow frame read once, though windows closer than flow_pairs overlap
         for t in sorted({t for window in windows for t in window}):
@@ -225,7 +248,7 @@ class ClipDataset(keras.utils.PyDataset):
                 if images[-1] is None:
                     redo = clip_folder(self.data_dir, row["clip"])
                     raise OSError(f"Cannot read {path}: delete {redo} and run prepare.py again.")
-            flows[t] = preprocess_flow(*images, self.size)
+            flows[t] = preprocess_flow(*(crop_view(image, self.crop) for image in images), self.size)
         clip = np.stack([np.concatenate([flows[t] for t in window], axis=-1) for window in windows])
         if rng is not None:
             matrix, _, _ = random_transform(rng, self.size)  # moves the pixels; flow is not brightened

@@ -18,7 +18,7 @@ import numpy as np
 
 from app import compiled_predictor
 from prepare import write_atomic
-from train import load_run, run_dataset
+from runs import load_run, run_dataset
 
 SPREAD = 10**6  # a stride too large for any clip: sampling then spreads the positions over the whole clip
 

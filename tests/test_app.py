@@ -145,6 +145,7 @@ def test_flow_buffer_stacks_live_flow_as_the_generator_does():
 
 def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gesture_video):
     import pose
+    import runs
     import train
 
     data, run = tmp_path / "poses", tmp_path / "run"
@@ -152,7 +153,7 @@ def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gestu
     train.main(["--data", str(data), "--run", str(run), "--model", "pose_lstm", "--epochs", "1", "--workers", "1"])
     with pytest.raises(SystemExit, match="give that model file with --keypoints"):
         app.main(["--run", str(run), "--source", str(gesture_video), "--no-display"])
-    config, classes, model = train.load_run(run)
+    config, classes, model = runs.load_run(run)
     assert config["keypoint_spacing"] > 0
     seen = []
 

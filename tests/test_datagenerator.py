@@ -41,6 +41,17 @@ def test_every_clip_is_seen_once_per_epoch(prepared_dir):
     assert sorted(seen) == list(range(27))
 
 
+def test_a_multiple_of_the_replicas_leaves_the_last_few_clips_for_another_epoch(prepared_dir):
+    data = ClipDataset(prepared_dir, "train", batch_size=4, num_frames=4, size=(32, 32), multiple=2)
+    assert data.num_clips == 26 and len(data) == 7  # of 27
+    assert [len(data[i][1]) for i in range(len(data))] == [4, 4, 4, 4, 4, 4, 2]
+    left_out = set(range(27)) - {int(i) for i in data.order()[:26]}
+    data.on_epoch_end()
+    assert len(left_out) == 1 and left_out != set(range(27)) - {int(i) for i in data.order()[:26]}  # a new one each epoch
+    with pytest.raises(ValueError, match="fewer than the 10 replicas"):
+        ClipDataset(prepared_dir, "validation", multiple=10)
+
+
 def test_validation_is_deterministic_centred_and_unaugmented(prepared_dir):
     data = dataset(prepared_dir, "validation", epoch=0)
     other = dataset(prepared_dir, "validation", epoch=5, seed=9)

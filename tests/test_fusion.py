@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import evaluate
+import runs
 import train
 
 # Xception's smallest input; one frame or one stack of 2 flow pairs per clip
@@ -60,10 +61,10 @@ def test_fusion_refuses_runs_of_other_classes(stream_runs, tmp_path, capsys):
 def test_stream_scores_are_the_per_position_scores_averaged(stream_runs):
     import fusion
 
-    config, _, model = train.load_run(stream_runs[0])
+    config, _, model = runs.load_run(stream_runs[0])
     scores, features, labels = fusion.stream_outputs(model, config, "validation", config["data"], positions=3)
     assert features.shape == (9, 3, 2048) and scores.shape == (9, 9)
-    data = train.run_dataset(config, "validation", num_frames=3, stride=fusion.SPREAD, batch_size=9)
+    data = runs.run_dataset(config, "validation", num_frames=3, stride=fusion.SPREAD, batch_size=9)
     clips, _ = data[0]
     one_position = keras.ops.convert_to_numpy(model(clips[:, 1:2], training=False))  # the model on one frame
     per_position = keras.ops.convert_to_numpy(model.get_layer("head_scores")(features))

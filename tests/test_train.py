@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, TINY
 
+import lr_schedule
 import network
+import runs
 import train
 
 
@@ -65,10 +67,9 @@ def test_lr_schedule_phases_in_one_process(prepared_dir, tmp_path):
     run = tmp_path / "run"
     train.main(["--data", str(prepared_dir), "--run", str(run), "--lr-schedule", "3e-3:1,5e-4:1", *TINY])
     assert [float(row["lr"]) for row in history(run)] == [3e-3, 5e-4]
-    assert train.parse_schedule("2e-3:20,1e-4:10") == [(2e-3, 20), (1e-4, 10)]
-    assert [train.lr_at([(2e-3, 2), (1e-4, 1)], e) for e in range(4)] == [2e-3, 2e-3, 1e-4, 1e-4]
+    assert lr_schedule.parse_phases("2e-3:20,1e-4:10") == [[2e-3, 20], [1e-4, 10]]
     with pytest.raises(ValueError, match="LR:EPOCHS"):
-        train.parse_schedule("fast")
+        lr_schedule.parse_phases("fast")
     with pytest.raises(SystemExit):
         train.main(["--lr-schedule", "1e-3:1", "--lr", "1e-4"])
 
@@ -83,22 +84,53 @@ def test_fresh_starts_over(trained_run, tmp_path):
     assert (run / "notes.txt").read_text() == "mine"  # only the run's own files go
 
 
+def numbers(rows):
+    return np.array([[float(row[key]) for key in runs.HISTORY_COLUMNS] for row in rows])
+
+
+# a schedule with a position to keep: warm-up, cosine decay, and a plateau that may halve the rate
+SCHEDULE = ["--epochs", "6", "--lr", "3e-3", "--warmup", "1", "--decay", "cosine", "--plateau", "1:0.5"]
+
+
 @pytest.mark.slow
-def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch(prepared_dir, tmp_path):
-    run = tmp_path / "run"
-    command = [sys.executable, str(ROOT / "train.py"), "--data", str(prepared_dir), "--run", str(run), *TINY]
-    process = subprocess.Popen(command + ["--epochs", "30"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not (run / "checkpoint" / "state.json").is_file():
+def test_a_run_killed_mid_epoch_resumes_exactly(prepared_dir, tmp_path):
+    """The same command after a SIGKILL finishes the run with the history of the uninterrupted one."""
+
+    def command(run):
+        return [sys.executable, str(ROOT / "train.py"), "--data", str(prepared_dir), "--run", str(run), *TINY, *SCHEDULE]
+
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(command(whole), check=True, capture_output=True)
+    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_file, deadline = killed / "checkpoint" / "state.json", time.monotonic() + 240
+    while time.monotonic() < deadline and not (state_file.is_file() and json.loads(state_file.read_text())["epoch"] >= 2):
         time.sleep(0.05)
-    time.sleep(0.5)  # now somewhere inside a later epoch
+    time.sleep(0.3)  # now inside epoch 3 (or writing its checkpoint)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    done = json.loads((run / "checkpoint" / "state.json").read_text())["epoch"]
-    assert 1 <= done < 30
-    subprocess.run(command + ["--epochs", "1"], check=True, capture_output=True)
-    assert [int(row["epoch"]) for row in history(run)] == list(range(1, done + 2))
-    assert not (run / ".checkpoint.tmp").exists() and not (run / ".checkpoint.old").exists()
+    done = json.loads(state_file.read_text())["epoch"]
+    assert 2 <= done < 6
+    finished = subprocess.run(command(killed), check=True, capture_output=True, text=True)
+    assert "resuming the interrupted invocation" in finished.stdout
+    expected, resumed = numbers(history(whole)), numbers(history(killed))
+    assert resumed.shape == expected.shape == (6, len(runs.HISTORY_COLUMNS))
+    np.testing.assert_allclose(resumed, expected, rtol=1e-4, atol=1e-7)
+    config = json.loads((killed / "config.json").read_text())
+    assert [(r["from_epoch"], r["to_epoch"]) for r in config["runs"]] == [(1, 6)]  # one invocation, finished
+    assert not (killed / ".checkpoint.tmp").exists() and not (killed / ".checkpoint.old").exists()
+    # a different command is a new invocation from the last epoch
+    subprocess.run(command(killed)[: -len(SCHEDULE)] + ["--epochs", "1", "--lr", "1e-4"], check=True, capture_output=True)
+    assert [int(row["epoch"]) for row in history(killed)] == list(range(1, 8))
+
+
+def test_the_same_seed_gives_the_same_history(prepared_dir, tmp_path):
+    def run(name, seed):
+        train.main(["--data", str(prepared_dir), "--run", str(tmp_path / name), "--epochs", "2", "--seed", str(seed), *TINY])
+        return numbers(history(tmp_path / name))
+
+    first = run("first", 0)
+    np.testing.assert_array_equal(run("again", 0), first)
+    assert not np.allclose(run("other", 1)[:, 2:], first[:, 2:])  # another seed: other weights, order and masks
 
 
 def test_missing_data_is_a_clear_error(tmp_path):
@@ -111,11 +143,11 @@ def test_a_best_model_is_only_moved_into_place_for_a_committed_epoch(trained_run
     run = tmp_path / "run"
     os.system(f"cp -r {trained_run} {run}")
     state = json.loads((run / "checkpoint" / "state.json").read_text())
-    committed = train.best_candidate(run, state["best_epoch"])
-    uncommitted = train.best_candidate(run, state["epoch"] + 1)
+    committed = runs.best_candidate(run, state["best_epoch"])
+    uncommitted = runs.best_candidate(run, state["epoch"] + 1)
     committed.write_bytes(b"committed")
     uncommitted.write_bytes(b"uncommitted")
-    loaded_state, _ = train.load_checkpoint(run)
+    loaded_state = runs.recover_checkpoint(run)
     assert loaded_state == state
     assert (run / "model.keras").read_bytes() == b"committed"
     assert not committed.exists() and not uncommitted.exists()

@@ -1,0 +1,90 @@
+"""Where training runs, through tf.distribute: one device, every local GPU, or several machines.
+
+    train.py --distribute auto          several GPUs: all of them; TF_CONFIG set: its workers; else one device
+    train.py --distribute mirrored      MirroredStrategy over the local GPUs
+    train.py --distribute multiworker   MultiWorkerMirroredStrategy over the machines TF_CONFIG names
+    train.py --mixed-precision          float16 on GPUs (bfloat16 on CPUs); weights and outputs stay float32
+
+`--batch-size` is the global batch: each of N replicas gets batch/N clips of every batch, and the
+gradients are summed across them, so a run trains the same way on 1 GPU or 8. Batch normalisation
+then averages its statistics over the global batch too (synchronised), so the result does not
+depend on how many devices computed it.
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+STRATEGIES = ("auto", "mirrored", "multiworker", "none")
+
+
+def make_strategy(name):
+    """The tf.distribute strategy `name` asks for on this machine."""
+    if name not in STRATEGIES:
+        raise ValueError(f"--distribute takes one of {', '.join(STRATEGIES)}; got {name!r}.")
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        name = "multiworker" if os.environ.get("TF_CONFIG") else "mirrored" if len(gpus) > 1 else "none"
+    if name == "none":
+        return tf.distribute.get_strategy()  # the default: one device
+    if name == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError(
+                "--distribute multiworker needs TF_CONFIG, the JSON that names every worker and this one's "
+                'index, e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}.'
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    # the GPUs, or, on a machine without any, the CPU devices (one unless configured as several)
+    devices = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def global_batch(batch_size, strategy):
+    """The batch size rounded to a multiple of the replicas (at least one clip each), and a note if it moved."""
+    replicas = strategy.num_replicas_in_sync
+    rounded = max(replicas, round(batch_size / replicas) * replicas)
+    if rounded == batch_size:
+        return rounded, None
+    return rounded, f"--batch-size {batch_size} does not split evenly over {replicas} replicas; using {rounded}"
+
+
+def is_chief(strategy):
+    """Whether this process writes the run folder: always, except on the other workers of a multi-machine run
+    (the chief, or worker 0 where there is no chief)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    config = json.loads(os.environ["TF_CONFIG"])
+    task = config.get("task", {})
+    if "chief" in config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and task.get("index", 0) == 0
+
+
+def set_precision(mixed):
+    """The global dtype policy for models built from here on: mixed float16 on GPUs, bfloat16 on CPUs."""
+    name = ("mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16") if mixed else "float32"
+    keras.mixed_precision.set_global_policy(name)
+    return name
+
+
+def adapt_model(model, strategy):
+    """Readies a built or loaded model for the strategy and precision: batch-norm statistics over all
+    replicas, and class probabilities computed in float32 under mixed precision (as Keras advises)."""
+    replicas = strategy.num_replicas_in_sync
+    mixed = keras.mixed_precision.global_policy().name.startswith("mixed")
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = replicas > 1
+        if mixed and layer.name in ("predictions", "head_scores"):
+            layer.dtype_policy = keras.DTypePolicy("float32")
+    return model
+
+
+def all_layers(layer):
+    """A layer and every layer inside it: nested models, and the model a TimeDistributed wraps."""
+    yield layer
+    inner = [layer.layer] if isinstance(layer, keras.layers.Wrapper) else getattr(layer, "layers", [])
+    for sublayer in inner:
+        yield from all_layers(sublayer)

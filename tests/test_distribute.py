@@ -1,0 +1,97 @@
+"""Training through tf.distribute and in mixed precision, on this machine's CPU."""
+
+import csv
+import json
+import subprocess
+import sys
+import types
+
+import keras
+import numpy as np
+import pytest
+from conftest import ROOT, TINY
+
+import distribute
+import train
+
+# Two logical CPU devices must be configured before TensorFlow starts, so this runs in its own process.
+TWO_CPUS = """
+import sys
+sys.path.insert(0, {root!r})
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import train
+train.main(sys.argv[1:])
+"""
+
+
+def history(run):
+    with open(run / "history.csv", newline="") as file:
+        return np.array([[float(value) for value in row.values()] for row in csv.DictReader(file)])
+
+
+def even_copy(prepared_dir, folder):
+    """The prepared set less one training and one validation clip: 26 and 8, which split over 2 replicas."""
+    folder.mkdir()
+    for path in prepared_dir.iterdir():
+        if path.name != "index.csv":
+            (folder / path.name).symlink_to(path)
+    rows = (prepared_dir / "index.csv").read_text().splitlines()
+    dropped = [next(row for row in reversed(rows) if f",{split}," in row) for split in ("train", "validation")]
+    (folder / "index.csv").write_text("\n".join(row for row in rows if row not in dropped) + "\n")
+    return folder
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_cpus_matches_one_device(prepared_dir, tmp_path):
+    # Dropout draws its masks per replica, so it is off here: everything else must agree.
+    data = even_copy(prepared_dir, tmp_path / "even")
+    common = ["--data", str(data), "--epochs", "1", "--dropout", "0", *TINY]
+    script = TWO_CPUS.format(root=str(ROOT))
+    mirrored = subprocess.run(
+        [sys.executable, "-c", script, *common, "--run", str(tmp_path / "mirrored"), "--distribute", "mirrored"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "on 26 clips, validating on 8 of 8; input (8, 32, 32, 1), batch 8 on 2 replicas (MirroredStrategy)" in mirrored.stdout
+    train.main([*common, "--run", str(tmp_path / "single"), "--distribute", "none"])
+    single, both = history(tmp_path / "single"), history(tmp_path / "mirrored")
+    assert single.shape == both.shape == (1, 6)
+    np.testing.assert_allclose(both, single, rtol=2e-3)  # loss, accuracy, val_loss, val_accuracy of the epoch
+    config = json.loads((tmp_path / "mirrored" / "config.json").read_text())
+    assert config["dropout"] == 0 and config["batch_size"] == 8
+    model = keras.models.load_model(tmp_path / "mirrored" / "model.keras")
+    assert all(layer.synchronized for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+
+
+def test_the_global_batch_splits_evenly_over_the_replicas():
+    three = types.SimpleNamespace(num_replicas_in_sync=3)
+    assert distribute.global_batch(16, three) == (15, "--batch-size 16 does not split evenly over 3 replicas; using 15")
+    assert distribute.global_batch(2, three)[0] == 3  # at least one clip per replica
+    assert distribute.global_batch(16, types.SimpleNamespace(num_replicas_in_sync=1)) == (16, None)
+
+
+def test_multiworker_needs_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="needs TF_CONFIG"):
+        distribute.make_strategy("multiworker")
+    assert distribute.make_strategy("auto").num_replicas_in_sync == 1  # no GPU, no TF_CONFIG: one device
+    with pytest.raises(SystemExit):
+        train.main(["--distribute", "everywhere"])
+
+
+def test_mixed_precision_trains_and_is_kept_for_the_run(prepared_dir, tmp_path):
+    run = tmp_path / "run"
+    try:
+        train.main(["--data", str(prepared_dir), "--run", str(run), "--epochs", "1", "--mixed-precision", *TINY])
+        train.main(["--run", str(run), "--epochs", "1", *TINY])  # continuing keeps the run's precision
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert json.loads((run / "config.json").read_text())["mixed_precision"] is True
+    assert np.isfinite(history(run)[:, 2:]).all()
+    model = keras.models.load_model(run / "checkpoint" / "model.keras")
+    assert model.get_layer("predictions").dtype_policy.name == "float32"  # probabilities in float32
+    assert model.get_layer("slow_stem_conv").dtype_policy.name == "mixed_bfloat16"  # the convolutions in bfloat16
+    assert model.predict(np.zeros((1, 8, 32, 32, 1), "float32"), verbose=0).dtype == np.float32
