@@ -1,21 +1,27 @@
-"""Measure a trained run on prepared clips: top-1, top-5 and a confusion matrix.
+"""Measure a trained run on prepared clips: top-1, top-5, mean class accuracy, per class, confusions.
 
-    python evaluate.py --run model [--data DATA_DIR] [--split validation]
+    python evaluate.py --run model [--data DATA_DIR] [--split validation] [--clips 10] [--crops 3]
     python evaluate.py --fuse RUN_SPATIAL RUN_MOTION [--weights 1,1.5]   # two streams, see fusion.py
 
-Clips are sampled as in validation (centred, no augmentation). Writes into the run folder
-`metrics.json` ({"top1": ..., "top5": ..., "num_clips": ...}) and `confusion.png`.
+Each clip is looked at in `--clips` windows spread evenly over its length (1: the centred one, as in
+validation) and, with `--crops 3`, in three views along the frame's long side; its score is the
+average of their class probabilities, as the papers' multi-clip testing does. Writes into the run
+folder `metrics.json` (the figures, per-class accuracy and the most frequent confusions),
+`scores.npz` (every clip's name, label and class probabilities) and `confusion.png`.
 """
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from prepare import write_atomic
-from train import load_run, run_dataset, save_figure
+from runs import load_run, run_dataset, save_figure
+
+CROPS = {1: [None], 3: [0.0, 0.5, 1.0]}  # whole frame; or left (top), centre, right (bottom)
 
 
 def top_k_accuracy(probabilities, labels, k):
@@ -28,6 +34,21 @@ def confusion_matrix(labels, predictions, num_classes):
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (labels, predictions), 1)
     return matrix
+
+
+def per_class(matrix, classes):
+    """{class: {"clips": n, "accuracy": a}} for the classes the split has clips of."""
+    totals = matrix.sum(axis=1)
+    seen = [i for i in range(len(classes)) if totals[i]]
+    return {classes[i]: {"clips": int(totals[i]), "accuracy": float(matrix[i, i] / totals[i])} for i in seen}
+
+
+def top_confusions(matrix, classes, count=10):
+    """The most frequent mistakes: [{"true", "predicted", "clips"}], most clips first."""
+    mistakes = matrix.copy()
+    np.fill_diagonal(mistakes, 0)
+    pairs = sorted(zip(*np.nonzero(mistakes)), key=lambda pair: -mistakes[pair])[:count]
+    return [{"true": classes[t], "predicted": classes[p], "clips": int(mistakes[t, p])} for t, p in pairs]
 
 
 def plot_confusion(matrix, classes, path, title):
@@ -48,48 +69,87 @@ def plot_confusion(matrix, classes, path, title):
     if len(classes) <= 30:
         for (row, column), count in np.ndenumerate(matrix):
             if count:
-                axis.text(
-                    column,
-                    row,
-                    count,
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if rates[row, column] > 0.5 else "black",
-                )
+                color = "white" if rates[row, column] > 0.5 else "black"
+                axis.text(column, row, count, ha="center", va="center", fontsize=7, color=color)
     figure.colorbar(image, fraction=0.046)
     figure.tight_layout()
     save_figure(figure, path)
 
 
-def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=2):
-    """Returns the metrics dict and writes metrics.json and confusion.png into the run folder."""
+def clip_positions(count):
+    """Where each of `count` windows starts, as a fraction of the way through a clip."""
+    return [0.5] if count == 1 else list(np.linspace(0.0, 1.0, count))
+
+
+def score_clips(model, config, split, data_dir, clips=1, crops=1, batch_size=16, workers=2):
+    """(probabilities (clips, classes) averaged over every view, the dataset of the first view)."""
+    if crops > 1 and config["modality"] == "keypoints":
+        raise ValueError("--crops applies to frames and flow; a keypoint run has no frame to crop.")
+    total, first = 0.0, None
+    for position in clip_positions(clips):
+        for crop in CROPS[crops]:
+            view = dict(position=position, crop=crop, augment=False, shuffle=False)
+            data = run_dataset(config, split, data_dir, batch_size=batch_size, workers=workers, **view)
+            total = total + model.predict(data, verbose=0)
+            first = first or data
+    return total / (clips * len(CROPS[crops])), first
+
+
+def save_scores(path, data, probabilities, classes):
+    """Every clip's name, label and class probabilities, for fusion or a closer look (np.load)."""
+    temporary = path.with_name(f".{path.stem}.tmp.npz")
+    clip_names = np.array([row["clip"] for row in data.rows])
+    np.savez_compressed(temporary, clips=clip_names, labels=data.labels, probabilities=probabilities, classes=np.array(classes))
+    os.replace(temporary, path)
+
+
+def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=2, clips=1, crops=1):
+    """Returns the metrics dict and writes metrics.json, scores.npz and confusion.png into the run folder."""
     run_dir = Path(run_dir)
     config, classes, model = load_run(run_dir)
     data_dir = data_dir or config["data"]
-    data = run_dataset(config, split, data_dir, batch_size=batch_size, augment=False, shuffle=False, workers=workers)
+    probabilities, data = score_clips(model, config, split, data_dir, clips, crops, batch_size, workers)
     if data.classes != classes:
         raise ValueError(f"{data_dir} has other classes than the run {run_dir} was trained on.")
     if (data.labels < 0).any():
         raise ValueError(f"Split {split!r} of {data_dir} has unlabelled clips; evaluate a labelled split.")
-    probabilities = model.predict(data, verbose=0)
     predictions = probabilities.argmax(axis=1)
+    matrix = confusion_matrix(data.labels, predictions, len(classes))
+    classes_seen = per_class(matrix, classes)
     metrics = {
         "top1": float(np.mean(predictions == data.labels)),
         "top5": top_k_accuracy(probabilities, data.labels, 5),
+        "mean_class_accuracy": float(np.mean([entry["accuracy"] for entry in classes_seen.values()])),
         "num_clips": int(len(data.labels)),
+        "views": {"clips": clips, "crops": crops},
         "split": split,
         "data": str(data_dir),
+        "per_class": classes_seen,
+        "top_confusions": top_confusions(matrix, classes),
     }
     write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    matrix = confusion_matrix(data.labels, predictions, len(classes))
-    plot_confusion(
-        matrix,
-        classes,
-        run_dir / "confusion.png",
-        f"{config['model']} on {split}: top-1 {metrics['top1']:.3f} ({metrics['num_clips']} clips)",
-    )
+    save_scores(run_dir / "scores.npz", data, probabilities, classes)
+    views = f"{clips} clip{'s' if clips > 1 else ''} x {crops} crop{'s' if crops > 1 else ''}"
+    title = f"{config['model']} on {split} ({views}): top-1 {metrics['top1']:.3f} ({metrics['num_clips']} clips)"
+    plot_confusion(matrix, classes, run_dir / "confusion.png", title)
     return metrics
+
+
+def report(metrics):
+    """The figures, a table of the classes, and the most frequent confusions, as text."""
+    width = max(len(name) for name in metrics["per_class"]) + 2
+    lines = [
+        f"{metrics['split']}: top-1 {metrics['top1']:.4f}, top-5 {metrics['top5']:.4f}, mean class accuracy "
+        f"{metrics['mean_class_accuracy']:.4f} on {metrics['num_clips']} clips "
+        f"({metrics['views']['clips']} clips x {metrics['views']['crops']} crops each)",
+        "",
+        f"{'class':<{width}}{'clips':>6}  accuracy",
+    ]
+    lines += [f"{name:<{width}}{entry['clips']:>6}  {entry['accuracy']:.3f}" for name, entry in metrics["per_class"].items()]
+    if metrics["top_confusions"]:
+        lines += ["", "most frequent confusions (true -> predicted: clips):"]
+        lines += [f"  {c['true']} -> {c['predicted']}: {c['clips']}" for c in metrics["top_confusions"]]
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -99,6 +159,8 @@ def main(argv=None):
     parser.add_argument(
         "--split", default="validation", choices=("train", "validation", "test"), help="split to measure (default: validation)"
     )
+    parser.add_argument("--clips", type=int, default=1, help="windows per clip, spread over its length, averaged (default: 1)")
+    parser.add_argument("--crops", type=int, default=1, choices=sorted(CROPS), help="views across each frame (default: 1)")
     parser.add_argument("--batch-size", type=int, default=16, help="clips per batch (default: 16)")
     parser.add_argument("--workers", type=int, default=2, help="data-loading threads (default: 2)")
     parser.add_argument("--fuse", nargs=2, metavar=("RUN_A", "RUN_B"), help="fuse two runs (two streams) instead of --run")
@@ -107,16 +169,16 @@ def main(argv=None):
         "--positions", type=int, default=5, help="with --fuse: places scored per clip by a two-stream run (default: 5)"
     )
     args = parser.parse_args(argv)
+    if args.clips < 1:
+        parser.error(f"--clips must be at least 1, got {args.clips}")
     if args.fuse:
         return fuse_runs(args, parser)
     try:
-        metrics = evaluate(args.run, args.data, args.split, args.batch_size, args.workers)
+        metrics = evaluate(args.run, args.data, args.split, args.batch_size, args.workers, args.clips, args.crops)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"evaluate.py: {error}")
-    print(
-        f"{args.split}: top-1 {metrics['top1']:.4f}, top-5 {metrics['top5']:.4f} on {metrics['num_clips']} clips; "
-        f"wrote {Path(args.run) / 'metrics.json'} and {Path(args.run) / 'confusion.png'}"
-    )
+    print(report(metrics))
+    print(f"wrote metrics.json, scores.npz and confusion.png into {args.run}")
     return metrics
 
 

@@ -8,9 +8,7 @@ and the milliseconds to preprocess one 640x480 camera frame. Medians.
 """
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -19,18 +17,9 @@ import numpy as np  # noqa: E402
 
 import network  # noqa: E402
 from app import compiled_predictor  # noqa: E402
+from costs import median_ms  # noqa: E402
 from datagenerator import preprocess_frame  # noqa: E402
-from train import load_run  # noqa: E402
-
-
-def median_ms(function, calls):
-    function()  # warm up: tracing, allocation
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+from runs import load_run  # noqa: E402
 
 
 def main(argv=None):

@@ -4,17 +4,9 @@
 
 For each model in `network.MODELS` (models added later are measured too): its parameters (all
 and trainable), its GFLOPs per clip and its CPU milliseconds per clip at batch 1 through the
-app's compiled predictor (median of --calls calls after one warm-up). Prints a JSON line per
-model as it goes, then a markdown table.
-
-GFLOPs count one multiply-add as one FLOP, as the papers do: TensorFlow's profiler, run on the
-frozen graph of a tf.function of the model at batch 1, counts a multiply and an add as two, so
-its figure is halved. The script checks this at start on one Conv3D whose multiply-adds are
-counted by hand (4x8x8 outputs x 16 filters x 3x3x3x3 weights = 331,776; the profiler says
-663,552). Elementwise ops (bias, batch normalisation) are halved with the rest; they add
-little. A while loop's body is counted once, not per step, so recurrent layers (LSTM, GRU) are
-profiled unrolled: an LSTM(128) over 16 steps of 1024 features has 9,437,184 multiply-adds by hand,
-the profiler finds 0.53 M in a loop and 9.45 M unrolled.
+app's compiled predictor (median of --calls calls after one warm-up), as `costs.py` counts them.
+Prints a JSON line per model as it goes, then a markdown table, and checks at start that the
+profiler counts a multiply-add as two FLOPs (see costs.py).
 """
 
 import argparse
@@ -27,13 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from app_latency import median_ms  # noqa: E402  (bench/ is on the path: it is this script's folder)
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
 
+import costs  # noqa: E402
 import network  # noqa: E402
-from app import compiled_predictor  # noqa: E402
 
 # The input and class count the README quotes for each model; others get DEFAULT_INPUT.
 REFERENCE_INPUTS = {
@@ -57,40 +46,6 @@ PUBLISHED_GFLOPS = {
 QUICK_FRAMES, QUICK_SIZE = 8, 80  # --quick clips; 80 rather than 64 as Xception needs at least 71 pixels
 
 
-def profiler_flops(model, shape):
-    """TensorFlow's profiler count (a multiply and an add are two) for one call at batch 1."""
-    call = tf.function(lambda clip: model(clip, training=False))
-    concrete = call.get_concrete_function(tf.TensorSpec((1, *shape), tf.float32))
-    frozen = convert_variables_to_constants_v2(concrete)
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    profile = tf.compat.v1.profiler.profile(graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op", options=options)
-    return profile.total_float_ops
-
-
-def unrolled(model):
-    """The model with its recurrent layers unrolled, one op per step: a while loop is counted once."""
-
-    def clone(layer):
-        if isinstance(layer, keras.layers.RNN):
-            return layer.__class__.from_config({**layer.get_config(), "unroll": True})
-        return layer  # shared, not copied
-
-    has_recurrent = any(isinstance(layer, keras.layers.RNN) for layer in model.layers)
-    return keras.models.clone_model(model, clone_function=clone) if has_recurrent else model
-
-
-def check_multiply_add_convention():
-    """One Conv3D without bias: the profiler must count 2 FLOPs per hand-counted multiply-add."""
-    clip = keras.Input((4, 8, 8, 3))
-    model = keras.Model(clip, keras.layers.Conv3D(16, 3, padding="same", use_bias=False)(clip))
-    by_hand = 4 * 8 * 8 * 16 * (3 * 3 * 3 * 3)
-    ratio = profiler_flops(model, (4, 8, 8, 3)) / by_hand
-    print(f"profiler check: Conv3D with {by_hand:,} multiply-adds by hand, profiler counts {ratio:.2f} FLOPs each")
-    if ratio != 2:
-        raise SystemExit(f"Expected TensorFlow's profiler to count 2 FLOPs per multiply-add, got {ratio}; GFLOPs would be wrong.")
-
-
 def reference_input(name, quick):
     shape, num_classes = REFERENCE_INPUTS.get(name, DEFAULT_INPUT)
     if quick and len(shape) == 4:  # only clips shrink; a keypoint sequence is small already
@@ -101,17 +56,15 @@ def reference_input(name, quick):
 def measure(name, shape, num_classes, calls):
     options = {"weights": None} if name in network.PRETRAINED else {}  # never download weights
     model = network.build_model(name, input_shape=shape, num_classes=num_classes, **options)
-    gflops = profiler_flops(unrolled(model), shape) / 2 / 1e9
-    clip = np.random.default_rng(0).uniform(-1, 1, (1, *shape)).astype("float32")
-    predictor = compiled_predictor(model)
+    gflops = costs.gflops(model, shape)
     figures = {
         "model": name,
         "input": list(shape),
         "num_classes": num_classes,
         "parameters": model.count_params(),
-        "trainable_parameters": int(sum(np.prod(weight.shape) for weight in model.trainable_weights)),
+        "trainable_parameters": costs.trainable_parameters(model),
         "gflops": float(f"{gflops:.4g}"),
-        "cpu_ms": round(median_ms(lambda: predictor(clip), calls), 1),
+        "cpu_ms": round(costs.cpu_ms(model, shape, calls), 1),
     }
     published_shape, published, source = PUBLISHED_GFLOPS.get(name, ((), None, None))
     if published and len(shape) == 4 and (shape[0], shape[3]) == (published_shape[0], published_shape[3]):
@@ -159,8 +112,7 @@ def main(argv=None):
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = f"{args.threads} intra- and inter-op threads" if args.threads else f"all {cores} cores"
     print(f"models: {', '.join(names)}; {args.calls} calls each; {threads}; {'quick inputs' if args.quick else 'README inputs'}")
-    tf.get_logger().setLevel("ERROR")  # the v1 profiler's deprecation warnings
-    check_multiply_add_convention()
+    costs.check_multiply_add_convention()
 
     rows, failed, started = [], [], time.perf_counter()
     for name in names:
