@@ -24,9 +24,9 @@ def make_strategy(name):
     """The tf.distribute strategy `name` asks for on this machine."""
     if name not in STRATEGIES:
         raise ValueError(f"--distribute takes one of {', '.join(STRATEGIES)}; got {name!r}.")
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "auto":
-        name = "multiworker" if os.environ.get("TF_CONFIG") else "mirrored" if len(gpus) > 1 else "none"
+    if name == "auto":  # physical devices: listing logical ones starts TensorFlow, which must not precede multi-worker set-up
+        several_gpus = len(tf.config.list_physical_devices("GPU")) > 1
+        name = "multiworker" if os.environ.get("TF_CONFIG") else "mirrored" if several_gpus else "none"
     if name == "none":
         return tf.distribute.get_strategy()  # the default: one device
     if name == "multiworker":
@@ -37,7 +37,7 @@ def make_strategy(name):
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
     # the GPUs, or, on a machine without any, the CPU devices (one unless configured as several)
-    devices = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
+    devices = [device.name for device in tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices)
 
 
@@ -80,6 +80,18 @@ def adapt_model(model, strategy):
         if mixed and layer.name in ("predictions", "head_scores"):
             layer.dtype_policy = keras.DTypePolicy("float32")
     return model
+
+
+def explain_failure(error, strategy):
+    """A clearer error (or None) where Keras's fit fails under MultiWorkerMirroredStrategy, which Keras 3 does not run
+    yet (keras-team/keras#20585: its fit reduces a batch of each worker's own tensors across workers)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return None
+    return ValueError(
+        f"Keras {keras.__version__}'s Model.fit failed under MultiWorkerMirroredStrategy ({str(error).splitlines()[0][:200]}). "
+        "Keras 3 does not run fit across machines yet (keras-team/keras#20585); until a release that does, "
+        "train on one machine's GPUs with --distribute mirrored."
+    )
 
 
 def all_layers(layer):

@@ -95,11 +95,13 @@ def score_clips(model, config, split, data_dir, clips=1, crops=1, batch_size=16,
     return total / (clips * len(CROPS[crops])), first
 
 
-def save_scores(path, data, probabilities, classes):
-    """Every clip's name, label and class probabilities, for fusion or a closer look (np.load)."""
+def save_scores(path, data, probabilities, classes, views):
+    """Every clip's name, label and class probabilities, for fusion (fusion.py) or a closer look (np.load)."""
     temporary = path.with_name(f".{path.stem}.tmp.npz")
     clip_names = np.array([row["clip"] for row in data.rows])
-    np.savez_compressed(temporary, clips=clip_names, labels=data.labels, probabilities=probabilities, classes=np.array(classes))
+    where = np.array([data.split, str(Path(data.data_dir).resolve())])
+    arrays = dict(clips=clip_names, labels=data.labels, probabilities=probabilities, classes=np.array(classes))
+    np.savez_compressed(temporary, **arrays, split_and_data=where, views=np.array(views))
     os.replace(temporary, path)
 
 
@@ -128,7 +130,7 @@ def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=
         "top_confusions": top_confusions(matrix, classes),
     }
     write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    save_scores(run_dir / "scores.npz", data, probabilities, classes)
+    save_scores(run_dir / "scores.npz", data, probabilities, classes, (clips, crops))
     views = f"{clips} clip{'s' if clips > 1 else ''} x {crops} crop{'s' if crops > 1 else ''}"
     title = f"{config['model']} on {split} ({views}): top-1 {metrics['top1']:.3f} ({metrics['num_clips']} clips)"
     plot_confusion(matrix, classes, run_dir / "confusion.png", title)

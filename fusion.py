@@ -8,6 +8,9 @@ per-position scores averaged, the average fusion is the streams' scores averaged
 the recurrent fusion (as the two-stream Xception project's best figure) is a GRU trained on the
 training clips over the per-position features of both streams, side by side. Runs of other models
 are fused by their clip scores alone (no recurrent fusion: they have no per-position features).
+
+Where `evaluate.py` has saved a run's scores for the same clips (scores.npz, perhaps of several
+clips and crops per video), those are the run's scores here: late fusion of saved scores.
 """
 
 import json
@@ -17,7 +20,7 @@ import keras
 import numpy as np
 
 from app import compiled_predictor
-from prepare import write_atomic
+from prepare import read_index, write_atomic
 from runs import load_run, run_dataset
 
 SPREAD = 10**6  # a stride too large for any clip: sampling then spreads the positions over the whole clip
@@ -46,6 +49,18 @@ def stream_outputs(model, config, split, data_dir, positions, batch_size=8, work
     return scores, features, data.labels
 
 
+def saved_scores(run_dir, split, data_dir, clip_names):
+    """(scores, labels, views) that evaluate.py saved for exactly these clips, or None."""
+    path = Path(run_dir) / "scores.npz"
+    if not path.is_file():
+        return None
+    saved = np.load(path)
+    where = [split, str(Path(data_dir).resolve())]
+    if "split_and_data" not in saved or list(saved["split_and_data"]) != where or list(saved["clips"]) != clip_names:
+        return None
+    return saved["probabilities"], saved["labels"], tuple(int(view) for view in saved["views"])
+
+
 def recurrent_fusion(train_features, train_labels, num_classes, units=128, epochs=30, seed=0):
     """A GRU over the two streams' per-position features, side by side, trained on the training clips."""
     keras.utils.set_random_seed(seed)
@@ -72,7 +87,17 @@ def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), po
     if classes != classes_b:
         raise ValueError(f"{runs[0]} and {runs[1]} were trained on different classes; fusion needs the same ones.")
     data_dir = data_dir or config_a["data"]
-    outputs = [stream_outputs(model, config, split, data_dir, positions, workers=workers) for config, _, model in loaded]
+    clip_names = [row["clip"] for row in read_index(data_dir, split)]
+    outputs, sources = [], []
+    for run, (config, _, model) in zip(runs, loaded):
+        saved = saved_scores(run, split, data_dir, clip_names)
+        if saved is not None and not has_frame_features(model):  # nothing else to compute for this run
+            outputs.append((saved[0], None, saved[1]))
+        else:
+            outputs.append(stream_outputs(model, config, split, data_dir, positions, workers=workers))
+            if saved is not None:  # the saved scores, the features for the recurrent fusion
+                outputs[-1] = (saved[0], *outputs[-1][1:])
+        sources.append(f"evaluate.py's scores.npz ({saved[2][0]} clips x {saved[2][1]} crops)" if saved else "computed")
     labels = outputs[0][2]
     if (labels < 0).any():
         raise ValueError(f"Split {split!r} of {data_dir} has unlabelled clips; fuse on a labelled split.")
@@ -84,6 +109,7 @@ def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), po
         "positions": positions,
         "weights": weights.tolist(),
         "streams": {str(run): top1(scores, labels) for run, (scores, _, _) in zip(runs, outputs)},
+        "scores": {str(run): source for run, source in zip(runs, sources)},
         "average_fusion": top1(average, labels),
     }
     if all(features is not None for _, features, _ in outputs):
@@ -101,7 +127,7 @@ def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), po
 def report(results):
     lines = [f"{results['split']}: {results['num_clips']} clips, {results['positions']} positions each"]
     for run, accuracy in results["streams"].items():
-        lines.append(f"  {run}: top-1 {accuracy:.4f}")
+        lines.append(f"  {run}: top-1 {accuracy:.4f} ({results['scores'][run]} scores)")
     weights = "/".join(f"{weight:.2f}" for weight in results["weights"])
     lines.append(f"  average fusion {weights}: top-1 {results['average_fusion']:.4f}")
     if "recurrent_fusion" in results:

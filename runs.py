@@ -99,6 +99,16 @@ def recover_checkpoint(run_dir):
     return state
 
 
+def read_state(run_dir):
+    """The last committed state, only read: the other workers of a multi-machine run read the chief's
+    run folder (on a filesystem they share) while the chief recovers it."""
+    for name in ("checkpoint", ".checkpoint.old"):
+        path = run_dir / name / "state.json"
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+    return None
+
+
 def load_checkpoint(run_dir, state):
     """The checkpoint's model, compiled, with its optimizer and random state. In a distribution
     strategy's scope, its variables are made on every replica."""

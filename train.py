@@ -33,6 +33,7 @@ from runs import (
     RunCheckpoint,
     load_checkpoint,
     read_config,
+    read_state,
     recover_checkpoint,
     run_dataset,
 )
@@ -142,16 +143,17 @@ def new_model(config, classes):
 
 
 def train(args):
+    schedule = schedule_of(args)
+    strategy = distribute.make_strategy(args.distribute)  # first: a multi-worker strategy must precede other TF work
+    chief = distribute.is_chief(strategy)  # the one process that writes the run folder
     run_dir = Path(args.run)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if args.fresh:  # the run's own files only: the folder may hold the user's
+    if args.fresh and chief:  # the run's own files only: the folder may hold the user's
         for name in RUN_FILES:
             path = run_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    schedule = schedule_of(args)
-    state = recover_checkpoint(run_dir)
+    state = recover_checkpoint(run_dir) if chief else read_state(run_dir)
     config, classes = resolve_config(args, run_dir, state)
-    strategy = distribute.make_strategy(args.distribute)
     batch_size, note = distribute.global_batch(config["batch_size"], strategy)
     if note:
         print(note)
@@ -167,7 +169,6 @@ def train(args):
         distribute.adapt_model(model, strategy)
     invocation, resumed = invocation_of(schedule, state, config)
     state["invocation"] = invocation
-    chief = distribute.is_chief(strategy)
     if chief:
         write_atomic(run_dir / "config.json", json.dumps(config, indent=1) + "\n")
         write_atomic(run_dir / "classes.json", json.dumps(classes, indent=1) + "\n")
@@ -199,15 +200,21 @@ def train(args):
             print(f"Epoch {start + 1}: the backbone joins the training, with a new optimizer")
             with strategy.scope():
                 compile_model(model)
-        model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=end,
-            initial_epoch=start,
-            callbacks=callbacks,
-            shuffle=False,
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+        try:
+            model.fit(
+                train_data,
+                validation_data=validation_data,
+                epochs=end,
+                initial_epoch=start,
+                callbacks=callbacks,
+                shuffle=False,
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
+        except ValueError as error:
+            explained = distribute.explain_failure(error, strategy)
+            if explained is None:
+                raise
+            raise explained from error
     print(
         f"Best validation accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; "
         f"saved {run_dir / 'model.keras'}, history and chart in {run_dir}"

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -73,3 +74,20 @@ def test_top_k_confusions_and_per_class():
 def test_missing_run_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="train a model first"):
         evaluate.main(["--run", str(tmp_path)])
+
+
+def test_fuse_combines_the_scores_evaluate_saved(trained_run, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for run in (first, second):
+        shutil.copytree(trained_run, run)
+    evaluate.main(["--run", str(first), "--clips", "2", "--workers", "1"])
+    evaluate.main(["--run", str(second), "--crops", "3", "--workers", "1"])
+    saved = [np.load(run / "scores.npz")["probabilities"] for run in (first, second)]
+    results = evaluate.main(["--fuse", str(first), str(second), "--weights", "1,3", "--workers", "1"])
+    assert results["scores"] == {
+        str(first): "evaluate.py's scores.npz (2 clips x 1 crops)",
+        str(second): "evaluate.py's scores.npz (1 clips x 3 crops)",
+    }
+    labels = np.load(first / "scores.npz")["labels"]
+    assert results["average_fusion"] == pytest.approx(np.mean((saved[0] + 3 * saved[1]).argmax(axis=1) == labels))
+    assert "recurrent_fusion" not in results  # slowfast runs have no per-position features
