@@ -11,7 +11,6 @@ Press q or Esc to quit.
 """
 
 import argparse
-import collections
 import json
 import os
 import sys
@@ -23,114 +22,29 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-import flow
-import pose
-from clip_io import resize_short_side
-from datagenerator import preprocess_flow, preprocess_frame
+from actions import Actions, load_bindings
+from events import BACKGROUND, GestureEvents
+from live_input import make_buffer
 from runs import load_run
 
 
-class FrameBuffer:
-    """The last `frames` frames, `stride` dataset frames apart, preprocessed as in training."""
-
-    def __init__(self, config):
-        self.size, self.channels = (config["size"],) * 2, config["channels"]
-        self.period = config["stride"] / config["fps"]
-        self.frames = collections.deque(maxlen=config["frames"])
-
-    def add(self, frame):
-        """Takes a due frame; True once there are enough for a clip."""
-        self.frames.append(preprocess_frame(frame, self.size, self.channels))
-        return len(self.frames) == self.frames.maxlen
-
-    def clip(self):
-        """(time, height, width, channels), built only when the model is free to take it."""
-        return np.stack(self.frames)
-
-
-class FlowBuffer:
-    """Optical flow between consecutive dataset-rate frames, stacked as the data generator stacks it.
-
-    Flow is computed at the prepared frames' scale (`prepare.py --size`) with the dataset's method,
-    so its pixels per frame mean what they meant in training, then encoded and squashed alike."""
-
-    def __init__(self, config):
-        if not config.get("flow_method") or not config.get("prepared_size"):
-            raise ValueError("This run does not record how its flow was made; train it again with this version of train.py.")
-        method = config["flow_method"].split()[0]  # "tvl1 (the dataset's tvl1_flow)" was made by TV-L1
-        self.compute, self.prepared_size, self.size = flow.flow_method(method), config["prepared_size"], (config["size"],) * 2
-        self.period = 1 / config["fps"]  # flow is between consecutive frames
-        self.pairs, self.stride, self.positions = config["flow_pairs"], config["stride"], config["frames"]
-        self.flows = collections.deque(maxlen=(self.positions - 1) * self.stride + self.pairs)
-        self.previous = None
-
-    def add(self, frame):
-        gray = resize_short_side(flow.to_gray(frame), self.prepared_size)
-        previous, self.previous = self.previous, gray
-        if previous is not None:
-            self.flows.append(preprocess_flow(*flow.encode(self.compute(previous, gray)), self.size))  # (height, width, 2)
-        return len(self.flows) == self.flows.maxlen
-
-    def clip(self):
-        flows = list(self.flows)
-        starts = range(0, (self.positions - 1) * self.stride + 1, self.stride)
-        return np.stack([np.concatenate(flows[start : start + self.pairs], axis=-1) for start in starts])
-
-
-class KeypointBuffer:
-    """Keypoints of the last `samples` frames, as far apart in time as pose.py spread them in training."""
-
-    def __init__(self, config, landmarker):
-        self.landmarker = landmarker
-        if "keypoint_spacing" not in config:
-            raise ValueError("This run does not record how far apart its keypoints were; train it again with this train.py.")
-        self.period = config["keypoint_spacing"]  # seconds between samples in a typical training clip
-        self.samples = collections.deque(maxlen=config["input_shape"][0])
-
-    def add(self, frame):
-        self.samples.append(self.landmarker(frame))  # (joints, 3): x, y, presence
-        return len(self.samples) == self.samples.maxlen
-
-    def clip(self):
-        return pose.keypoint_features(np.stack(self.samples))  # (samples, joints * 2)
-
-    def close(self):
-        self.landmarker.close()
-
-
-def make_buffer(config, keypoints_model=None):
-    """What turns camera frames into the run's input: frames, optical flow or keypoints."""
-    modality = config.get("modality", "frames")  # a hand-made config of frames may leave it out
-    if modality != "keypoints":
-        return FlowBuffer(config) if modality == "flow" else FrameBuffer(config)
-    trained = config["keypoints"]
-    if not keypoints_model:
-        raise ValueError(
-            f"This run was trained on keypoints of {trained['model']} ({trained['kind']} landmarker): "
-            f"give that model file with --keypoints PATH/{trained['model']}."
-        )
-    if trained["model"] == "synthetic":
-        raise ValueError("This run was trained on pose.py's synthetic stick figures; no landmarker finds them in a picture.")
-    landmarker = pose.Landmarker(keypoints_model, trained["kind"])
-    if landmarker.joints != trained["joints"]:
-        raise ValueError(f"{keypoints_model} finds {landmarker.joints} joints; the run was trained on {trained['joints']}.")
-    return KeypointBuffer(config, landmarker)
-
-
 class Recognizer:
-    """Keeps the last frames the model needs and turns them into smoothed predictions."""
+    """Keeps the last frames the model needs and turns them into predictions and gesture events."""
 
-    def __init__(self, predict, config, classes, threshold=0.5, smoothing=3, background=True, buffer=None):
+    def __init__(self, predict, config, classes, detector=None, background=True, buffer=None, on_event=None):
         """`predict` maps a clip (1, time, height, width, channels) to probabilities (1, classes);
-        `buffer` (default: the run's frames or flow) turns source frames into such clips."""
-        self.classes, self.threshold = classes, threshold
+        `detector` (an events.GestureEvents) smooths them and finds gesture events, each handed to
+        `on_event`; `buffer` (default: the run's frames or flow) turns source frames into clips."""
+        self.classes = classes
+        self.detector = detector or GestureEvents(classes)
         self.buffer = buffer or make_buffer(config)
         self.period = self.buffer.period  # seconds between the frames the model sees
-        self.recent = collections.deque(maxlen=smoothing)
-        self.predict = predict
+        self.predict, self.on_event = predict, on_event
         self.next_time = None
         self.latest = None  # (frame index, time, probabilities) of the newest prediction
-        self.events = []  # every prediction, for the log
+        self.predictions = []  # every prediction: {"frame", "time", "label", "score", "top"}
+        self.events = []  # every gesture event: {"event", "frame", "time", "score"}
+        self.lines = []  # both, in order, for the log
         self.latencies = []
         self.lock = threading.RLock()  # _run holds it while it calls state()
         self.error = None  # an exception of the worker thread, raised again in add()
@@ -187,29 +101,23 @@ class Recognizer:
         probabilities = np.asarray(self.predict(clip))[0]
         self.latencies.append(time.perf_counter() - started)
         with self.lock:
-            self.recent.append(probabilities)
             self.latest = (index, timestamp, probabilities)
+            event = self.detector.update(probabilities, index, timestamp)
             label, score, top = self.state()
-            self.events.append(
-                {
-                    "frame": index,
-                    "time": round(timestamp, 3),
-                    "label": label,
-                    "score": round(score, 4),
-                    "top": [[name, round(p, 4)] for name, p in top],
-                }
-            )
+            prediction = {"frame": index, "time": round(timestamp, 3), "label": label, "score": round(score, 4)}
+            prediction["top"] = [[name, round(p, 4)] for name, p in top]
+            self.predictions.append(prediction)
+            self.lines.append(prediction)
+            if event:
+                self.events.append(event)
+                self.lines.append(event)
+        if event and self.on_event:
+            self.on_event(event)
 
     def state(self):
         """(label or None, its smoothed score, top-3 [(name, score)]) of recent predictions."""
         with self.lock:
-            if not self.recent:
-                return None, 0.0, []
-            smoothed = np.mean(self.recent, axis=0)
-        order = np.argsort(-smoothed)[:3]
-        top = [(self.classes[i], float(smoothed[i])) for i in order]
-        label, score = top[0]
-        return (label if score >= self.threshold else None), score, top
+            return self.detector.shown()
 
     def close(self):
         if self.background:
@@ -261,13 +169,13 @@ def score_gestures(events, sidecar, grace=1.5):
     return recognised
 
 
-def write_events(log, events, written):
-    """Appends the events after the first `written` to the JSON-lines log; returns the new count."""
+def write_lines(log, lines, written):
+    """Appends the lines after the first `written` to the JSON-lines log; returns the new count."""
     if log is None:
         return written
-    new_events = events[written:]  # the worker may add more meanwhile: they wait for the next call
-    log.writelines(json.dumps(event) + "\n" for event in new_events)
-    return written + len(new_events)
+    new_lines = lines[written:]  # the worker may add more meanwhile: they wait for the next call
+    log.writelines(json.dumps(line) + "\n" for line in new_lines)
+    return written + len(new_lines)
 
 
 def open_source(source):
@@ -287,11 +195,19 @@ def run(args):
     if not args.no_display and not has_screen:
         raise OSError("No display to open a window on; use --no-display (with --output FILE.mp4 to see the result).")
     config, classes, model = load_run(args.run)
+    background = [label.strip() for label in args.background.split(",") if label.strip()]
+    detector = GestureEvents(classes, args.threshold, args.release, args.cooldown, args.smoothing, background)
+    actions = Actions(load_bindings(args.bindings, classes)) if args.bindings else None
     buffer = make_buffer(config, args.keypoints)
     capture, is_camera = open_source(args.source)
     source_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+
+    def on_event(event):  # in the inference thread: an action must not hold up the picture
+        done = actions(event) if actions else None
+        print(f"{event['time']:8.2f} s  {event['event']} ({event['score']:.2f})" + (f" -> {done}" if done else ""), flush=True)
+
     predict = compiled_predictor(model)
-    recognizer = Recognizer(predict, config, classes, args.threshold, args.smoothing, background=not args.sync, buffer=buffer)
+    recognizer = Recognizer(predict, config, classes, detector, background=not args.sync, buffer=buffer, on_event=on_event)
     writer, log = None, open(args.log, "w", encoding="utf-8") if args.log else None
     started, shown, logged = time.monotonic(), 0, 0
     fps = 0.0
@@ -314,7 +230,7 @@ def run(args):
                 if writer is None:
                     writer = cv2.VideoWriter(args.output, cv2.VideoWriter_fourcc(*"mp4v"), source_fps, frame.shape[1::-1])
                 writer.write(frame)
-            logged = write_events(log, recognizer.events, logged)
+            logged = write_lines(log, recognizer.lines, logged)
             if not args.no_display:
                 cv2.imshow("gestures", frame)
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
@@ -322,28 +238,33 @@ def run(args):
             shown, index = shown + 1, index + 1
     finally:
         recognizer.close()
+        if actions:
+            actions.close()
         capture.release()
         if writer:
             writer.release()
         if log:
-            write_events(log, recognizer.events, logged)
+            write_lines(log, recognizer.lines, logged)
             log.close()
         if not args.no_display:
             cv2.destroyAllWindows()
     latency = 1000 * float(np.median(recognizer.latencies)) if recognizer.latencies else float("nan")
     print(
-        f"Showed {shown} frames at {fps:.1f} fps; {len(recognizer.events)} predictions, "
-        f"median {latency:.0f} ms each" + (f"; wrote {args.output}" if args.output else "")
+        f"Showed {shown} frames at {fps:.1f} fps; {len(recognizer.predictions)} predictions, "
+        f"median {latency:.0f} ms each; {len(recognizer.events)} gesture events"
+        + (f"; wrote {args.output}" if args.output else "")
     )
     if args.expect:
         sidecar = json.loads(Path(args.expect).read_text(encoding="utf-8"))
-        recognised = score_gestures(recognizer.events, sidecar)
+        recognised = score_gestures(recognizer.predictions, sidecar)
         missed = [g["label"] for g, ok in zip(sidecar["gestures"], recognised) if not ok]
         print(
             f"Recognised {sum(recognised)} of {len(recognised)} gestures in the video"
             + (f"; missed: {', '.join(missed)}" if missed else "")
         )
-    return recognizer.events
+        performed, fired = [g["label"] for g in sidecar["gestures"]], [e["event"] for e in recognizer.events]
+        print(f"Events {'match' if fired == performed else 'differ from'} the gestures performed: {', '.join(fired) or 'none'}")
+    return recognizer
 
 
 def main(argv=None):
@@ -352,9 +273,28 @@ def main(argv=None):
     parser.add_argument("--source", default="0", help="camera index, video file or stream URL (default: 0)")
     parser.add_argument("--no-display", action="store_true", help="no window (for servers; use --output to see the result)")
     parser.add_argument("--output", help="write the annotated video to this .mp4 file")
-    parser.add_argument("--log", help="write one JSON line per prediction to this file")
-    parser.add_argument("--threshold", type=float, default=0.5, help="smoothed score a label needs to be shown (default: 0.5)")
-    parser.add_argument("--smoothing", type=int, default=3, help="predictions averaged for the shown label (default: 3)")
+    parser.add_argument("--log", help="write a JSON line per prediction and per gesture event to this file")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="smoothed score a gesture needs to show and fire (default: 0.5)",
+    )
+    parser.add_argument(
+        "--release", type=float, help="score below which a gesture has ended and may fire again (default: 0.7 x threshold)"
+    )
+    parser.add_argument(
+        "--cooldown", type=float, default=1.0, help="seconds from one gesture event to the next, at least (default: 1)"
+    )
+    parser.add_argument("--smoothing", type=int, default=3, help="predictions averaged before deciding (default: 3)")
+    parser.add_argument(
+        "--background",
+        default=",".join(BACKGROUND),
+        help=f"classes that mean nothing is happening, comma-separated (default: {','.join(BACKGROUND)})",
+    )
+    parser.add_argument(
+        "--bindings", metavar="FILE.json", help="what each gesture does: keys or commands (see actions.py, bindings/)"
+    )
     parser.add_argument(
         "--sync",
         action="store_true",

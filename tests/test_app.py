@@ -1,4 +1,5 @@
 import json
+import sys
 import time
 
 import cv2
@@ -6,6 +7,8 @@ import numpy as np
 import pytest
 
 import app
+import live_input
+from events import GestureEvents
 from prepare import read_classes
 
 
@@ -29,6 +32,8 @@ def test_headless_run_on_a_video_writes_annotated_video_and_log(trained_run, ges
             "--sync",
             "--threshold",
             "0",
+            "--background",
+            "",
             "--output",
             str(output),
             "--log",
@@ -37,7 +42,8 @@ def test_headless_run_on_a_video_writes_annotated_video_and_log(trained_run, ges
     )
     sidecar = json.loads(gesture_video.with_name("gestures.mp4.json").read_text())
     assert count_frames(output) == sidecar["num_frames"]
-    events = [json.loads(line) for line in log.read_text().splitlines()]
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    events = [line for line in lines if "event" not in line]  # the predictions; gesture events are their own lines
     classes = read_classes(trained_run)
     # 12 fps source, stride 2: the model takes every other frame; 8 frames fill the buffer first
     assert len(events) == (sidecar["num_frames"] + 1) // 2 - 7
@@ -66,8 +72,8 @@ def test_sync_predictions_are_repeatable(trained_run, gesture_video, tmp_path):
 def test_background_thread_keeps_the_picture_going(trained_run, gesture_video, tmp_path):
     log = tmp_path / "log.jsonl"
     app.main(["--run", str(trained_run), "--source", str(gesture_video), "--no-display", "--fast", "--log", str(log)])
-    events = [json.loads(line) for line in log.read_text().splitlines()]
-    frames = [e["frame"] for e in events]
+    predictions = [line for line in map(json.loads, log.read_text().splitlines()) if "label" in line]
+    frames = [p["frame"] for p in predictions]
     assert frames == sorted(frames) and len(set(frames)) == len(frames)
 
 
@@ -75,14 +81,15 @@ def test_threshold_and_smoothing():
     outputs = iter([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
     config = {"size": 8, "channels": 1, "stride": 1, "fps": 10, "frames": 2}
     predict = lambda clip: np.array([next(outputs)])  # noqa: E731
-    recognizer = app.Recognizer(predict, config, ["a", "b", "c"], threshold=0.45, smoothing=2, background=False)
+    detector = GestureEvents(["a", "b", "c"], threshold=0.45, smoothing=2)
+    recognizer = app.Recognizer(predict, config, ["a", "b", "c"], detector, background=False)
     frame = np.zeros((20, 20, 3), np.uint8)
     for index in range(3):
         recognizer.add(frame, index, index / 10)
     label, score, top = recognizer.state()
-    assert [e["label"] for e in recognizer.events] == ["a", "b"]  # mean of both: b 0.5 > a 0.4
+    assert [p["label"] for p in recognizer.predictions] == ["a", "b"]  # mean of both: b 0.5 > a 0.4
     assert label == "b" and score == pytest.approx(0.5) and top[0][0] == "b"
-    recognizer.threshold = 0.6
+    detector.threshold = 0.6
     assert recognizer.state()[0] is None  # below the threshold nothing is shown
 
 
@@ -134,12 +141,12 @@ def test_flow_buffer_stacks_live_flow_as_the_generator_does():
     import miniatures
 
     config = {"flow_method": "dis", "prepared_size": 60, "size": 32, "fps": 12, "flow_pairs": 2, "stride": 2, "frames": 3}
-    buffer = app.FlowBuffer(config)
+    buffer = live_input.FlowBuffer(config)
     clips = [buffer.clip() if buffer.add(frame) else None for frame in miniatures.moving_frames(8, 60, 80, seed=4, speed=3)]
     assert all(clip is None for clip in clips[:6]) and clips[6].shape == (3, 32, 32, 4)  # 6 flows make the first clip
     assert clips[7][..., 0::2].mean() > 0.02 and abs(clips[7][..., 1::2].mean()) < 0.02
     np.testing.assert_array_equal(clips[7][0, ..., :2], clips[6][0, ..., 2:])  # the window moved by one flow
-    assert app.FrameBuffer({"size": 32, "channels": 1, "stride": 2, "fps": 12, "frames": 3}).period == pytest.approx(1 / 6)
+    assert live_input.FrameBuffer({"size": 32, "channels": 1, "stride": 2, "fps": 12, "frames": 3}).period == pytest.approx(1 / 6)
     assert buffer.period == pytest.approx(1 / 12)  # flow is between consecutive frames
 
 
@@ -163,9 +170,51 @@ def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gestu
         points[:, 0], points[:, 1], points[:, 2] = 10 + len(seen), np.arange(17) * 5, 0.9
         return points
 
-    buffer = app.KeypointBuffer(config, pose.Landmarker.from_function(detect, joints=17))
+    buffer = live_input.KeypointBuffer(config, pose.Landmarker.from_function(detect, joints=17))
     recognizer = app.Recognizer(app.compiled_predictor(model), config, classes, background=False, buffer=buffer)
     for index in range(120):
         recognizer.add(np.zeros((120, 160, 3), np.uint8), index, index / 30)
     assert len(seen) == pytest.approx(120 / 30 / config["keypoint_spacing"], abs=1)  # one sample per spacing
-    assert recognizer.events and recognizer.latest[2].shape == (2,)
+    assert recognizer.predictions and recognizer.latest[2].shape == (2,)
+
+
+def test_each_gesture_of_the_video_fires_one_event_in_order(trained_run, gesture_video, tmp_path, monkeypatch, capsys):
+    """The app's whole path from frames to event lines and bound commands, with a stand-in model that
+    knows the video's gestures (from its sidecar) and wavers as a real one does."""
+    sidecar = json.loads(gesture_video.with_name("gestures.mp4.json").read_text())
+    classes = read_classes(trained_run)
+    now = {}
+    original_add = app.Recognizer.add
+
+    def add(self, frame, index, timestamp):
+        now["frame"] = index  # with --sync the model is called inside add(), on this frame's clip
+        return original_add(self, frame, index, timestamp)
+
+    def oracle(model):
+        rng = np.random.default_rng(0)
+
+        def predict(clip):
+            gesture = next((g for g in sidecar["gestures"] if g["start"] + 8 <= now["frame"] <= g["end"] + 4), None)
+            scores = rng.uniform(0, 0.1, len(classes))
+            true = classes.index(gesture["label"] if gesture else "No gesture")
+            scores[true] += 0.9 if rng.random() > 0.2 else 0.3  # one prediction in five unsure
+            return (scores / scores.sum())[None]
+
+        return predict
+
+    monkeypatch.setattr(app.Recognizer, "add", add)
+    monkeypatch.setattr(app, "compiled_predictor", oracle)
+    ran = tmp_path / "ran.txt"
+    record = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"
+    bound = {g["label"]: {"command": [sys.executable, "-c", record, str(ran), g["label"]]} for g in sidecar["gestures"]}
+    (tmp_path / "bindings.json").write_text(json.dumps({"bindings": bound}))
+    log = tmp_path / "log.jsonl"
+    argv = ["--run", str(trained_run), "--source", str(gesture_video), "--no-display", "--sync", "--log", str(log)]
+    app.main([*argv, "--bindings", str(tmp_path / "bindings.json"), "--expect", f"{gesture_video}.json"])
+    performed = [g["label"] for g in sidecar["gestures"]]
+    events = [line for line in map(json.loads, log.read_text().splitlines()) if "event" in line]
+    assert [e["event"] for e in events] == performed and len(performed) == 2
+    for event, gesture in zip(events, sidecar["gestures"]):
+        assert gesture["start"] <= event["frame"] <= gesture["end"] + 4 and event["score"] >= 0.5
+    assert ran.read_text().splitlines() == performed  # each event ran its command once
+    assert "Events match the gestures performed" in capsys.readouterr().out

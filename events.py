@@ -1,0 +1,64 @@
+"""From a stream of predictions to gesture events: one performed gesture, one event.
+
+    detector = GestureEvents(classes, threshold=0.6, release=0.4, cooldown=1.0)
+    event = detector.update(probabilities, frame=120, time=10.0)   # None, or {"event": label, ...}
+
+The app predicts several times a second, and a gesture stays on top for a second or two, so
+labels alone would fire the same gesture thirty times. A gesture *starts* when its score,
+averaged over the last `smoothing` predictions, reaches `threshold`; it has *ended* once the top
+class is another one, a background class ("No gesture", "Doing other things") or scores below
+`release`. Only a start is an event, and no event comes sooner than `cooldown` seconds after the
+previous one, so a flicker between two labels within a gesture does not fire twice.
+"""
+
+import collections
+
+import numpy as np
+
+BACKGROUND = ("No gesture", "Doing other things")  # Jester's classes for "nothing is happening"
+
+
+class GestureEvents:
+    """Smoothing, threshold, background classes, hysteresis and cooldown over class probabilities."""
+
+    def __init__(self, classes, threshold=0.5, release=None, cooldown=1.0, smoothing=3, background=BACKGROUND):
+        if not 0 <= threshold <= 1:
+            raise ValueError(f"--threshold must be between 0 and 1, got {threshold}.")
+        self.classes, self.threshold, self.cooldown = list(classes), threshold, cooldown
+        self.release = threshold * 0.7 if release is None else release
+        if not 0 <= self.release <= threshold:
+            raise ValueError(f"--release ({self.release}) must be between 0 and --threshold ({threshold}).")
+        self.background = {index for index, name in enumerate(self.classes) if name in background}
+        self.recent = collections.deque(maxlen=max(1, smoothing))
+        self.active = None  # the class of the gesture in progress, once it has fired
+        self.last_time = None  # of the last event
+
+    def smoothed(self):
+        return np.mean(self.recent, axis=0) if self.recent else np.zeros(len(self.classes))
+
+    def update(self, probabilities, frame, time):
+        """Takes one prediction; returns the event it starts, or None."""
+        self.recent.append(np.asarray(probabilities, dtype=np.float64))
+        scores = self.smoothed()
+        top = int(np.argmax(scores))
+        score = float(scores[top])
+        if top in self.background or score < self.release:
+            self.active = None  # the gesture is over; the next one may fire
+            return None
+        if top == self.active or score < self.threshold:
+            return None  # the same gesture still, or not sure enough yet
+        if self.last_time is not None and time - self.last_time < self.cooldown:
+            return None
+        self.active, self.last_time = top, time
+        return {"event": self.classes[top], "frame": int(frame), "time": round(float(time), 3), "score": round(score, 4)}
+
+    def shown(self):
+        """(label or None, smoothed score, top-3 [(name, score)]): what the picture shows now.
+        A background class is shown as nothing happening."""
+        if not self.recent:
+            return None, 0.0, []
+        scores = self.smoothed()
+        order = np.argsort(-scores)[:3]
+        top = [(self.classes[i], float(scores[i])) for i in order]
+        label = top[0][0] if scores[order[0]] >= self.threshold and order[0] not in self.background else None
+        return label, top[0][1], top

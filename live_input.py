@@ -1,0 +1,105 @@
+"""What the live app feeds the model: the run's input made from camera frames, as in training.
+
+    buffer = make_buffer(config)          # frames, optical flow or keypoints, as the run was trained
+    if buffer.add(frame):                 # a frame due at the run's rate; True once a clip is ready
+        clip = buffer.clip()              # (time, height, width, channels), or (samples, joints * 2)
+
+Each buffer keeps only the frames one clip needs, preprocessed by the functions the data generator
+uses, and says how far apart (`period`, seconds) the frames it takes must be.
+"""
+
+import collections
+
+import numpy as np
+
+import flow
+import pose
+from clip_io import resize_short_side
+from datagenerator import preprocess_flow, preprocess_frame
+
+
+class FrameBuffer:
+    """The last `frames` frames, `stride` dataset frames apart, preprocessed as in training."""
+
+    def __init__(self, config):
+        self.size, self.channels = (config["size"],) * 2, config["channels"]
+        self.period = config["stride"] / config["fps"]
+        self.frames = collections.deque(maxlen=config["frames"])
+
+    def add(self, frame):
+        """Takes a due frame; True once there are enough for a clip."""
+        self.frames.append(preprocess_frame(frame, self.size, self.channels))
+        return len(self.frames) == self.frames.maxlen
+
+    def clip(self):
+        """(time, height, width, channels), built only when the model is free to take it."""
+        return np.stack(self.frames)
+
+
+class FlowBuffer:
+    """Optical flow between consecutive dataset-rate frames, stacked as the data generator stacks it.
+
+    Flow is computed at the prepared frames' scale (`prepare.py --size`) with the dataset's method,
+    so its pixels per frame mean what they meant in training, then encoded and squashed alike."""
+
+    def __init__(self, config):
+        if not config.get("flow_method") or not config.get("prepared_size"):
+            raise ValueError("This run does not record how its flow was made; train it again with this version of train.py.")
+        method = config["flow_method"].split()[0]  # "tvl1 (the dataset's tvl1_flow)" was made by TV-L1
+        self.compute, self.prepared_size, self.size = flow.flow_method(method), config["prepared_size"], (config["size"],) * 2
+        self.period = 1 / config["fps"]  # flow is between consecutive frames
+        self.pairs, self.stride, self.positions = config["flow_pairs"], config["stride"], config["frames"]
+        self.flows = collections.deque(maxlen=(self.positions - 1) * self.stride + self.pairs)
+        self.previous = None
+
+    def add(self, frame):
+        gray = resize_short_side(flow.to_gray(frame), self.prepared_size)
+        previous, self.previous = self.previous, gray
+        if previous is not None:
+            self.flows.append(preprocess_flow(*flow.encode(self.compute(previous, gray)), self.size))  # (height, width, 2)
+        return len(self.flows) == self.flows.maxlen
+
+    def clip(self):
+        flows = list(self.flows)
+        starts = range(0, (self.positions - 1) * self.stride + 1, self.stride)
+        return np.stack([np.concatenate(flows[start : start + self.pairs], axis=-1) for start in starts])
+
+
+class KeypointBuffer:
+    """Keypoints of the last `samples` frames, as far apart in time as pose.py spread them in training."""
+
+    def __init__(self, config, landmarker):
+        self.landmarker = landmarker
+        if "keypoint_spacing" not in config:
+            raise ValueError("This run does not record how far apart its keypoints were; train it again with this train.py.")
+        self.period = config["keypoint_spacing"]  # seconds between samples in a typical training clip
+        self.samples = collections.deque(maxlen=config["input_shape"][0])
+
+    def add(self, frame):
+        self.samples.append(self.landmarker(frame))  # (joints, 3): x, y, presence
+        return len(self.samples) == self.samples.maxlen
+
+    def clip(self):
+        return pose.keypoint_features(np.stack(self.samples))  # (samples, joints * 2)
+
+    def close(self):
+        self.landmarker.close()
+
+
+def make_buffer(config, keypoints_model=None):
+    """What turns camera frames into the run's input: frames, optical flow or keypoints."""
+    modality = config.get("modality", "frames")  # a hand-made config of frames may leave it out
+    if modality != "keypoints":
+        return FlowBuffer(config) if modality == "flow" else FrameBuffer(config)
+    trained = config["keypoints"]
+    if not keypoints_model:
+        raise ValueError(
+            f"This run was trained on keypoints of {trained['model']} ({trained['kind']} landmarker): "
+            f"give that model file with --keypoints PATH/{trained['model']}."
+        )
+    if trained["model"] == "synthetic":
+        raise ValueError("This run was trained on pose.py's synthetic stick figures; no landmarker finds them in a picture.")
+    landmarker = pose.Landmarker(keypoints_model, trained["kind"])
+    if landmarker.joints != trained["joints"]:
+        raise ValueError(f"{keypoints_model} finds {landmarker.joints} joints; the run was trained on {trained['joints']}.")
+    return KeypointBuffer(config, landmarker)
