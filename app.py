@@ -11,6 +11,7 @@ Press q or Esc to quit.
 """
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -26,15 +27,19 @@ from actions import Actions, load_bindings
 from events import BACKGROUND, GestureEvents
 from live_input import make_buffer
 from runs import load_run
+from sources import Source
+
+RECENT = 100  # predictions (and their latencies) kept for the picture and the summary
 
 
 class Recognizer:
     """Keeps the last frames the model needs and turns them into predictions and gesture events."""
 
-    def __init__(self, predict, config, classes, detector=None, background=True, buffer=None, on_event=None):
+    def __init__(self, predict, config, classes, detector=None, background=True, buffer=None, on_event=None, every=1):
         """`predict` maps a clip (1, time, height, width, channels) to probabilities (1, classes);
         `detector` (an events.GestureEvents) smooths them and finds gesture events, each handed to
-        `on_event`; `buffer` (default: the run's frames or flow) turns source frames into clips."""
+        `on_event`; `buffer` (default: the run's frames or flow) turns source frames into clips;
+        a prediction starts on every `every`-th frame the model takes, when the model is free."""
         self.classes = classes
         self.detector = detector or GestureEvents(classes)
         self.buffer = buffer or make_buffer(config)
@@ -42,10 +47,13 @@ class Recognizer:
         self.predict, self.on_event = predict, on_event
         self.next_time = None
         self.latest = None  # (frame index, time, probabilities) of the newest prediction
-        self.predictions = []  # every prediction: {"frame", "time", "label", "score", "top"}
+        self.every, self.taken = every, 0
+        self.keep_all = True  # every prediction in `predictions`; else the last RECENT, so hours take no more memory
+        self.predictions = []  # {"frame", "time", "label", "score", "top"}
+        self.num_predictions = 0
         self.events = []  # every gesture event: {"event", "frame", "time", "score"}
-        self.lines = []  # both, in order, for the log
-        self.latencies = []
+        self.lines = collections.deque()  # both, in order, until app.write_lines takes them for the log
+        self.latencies = collections.deque(maxlen=RECENT)
         self.lock = threading.RLock()  # _run holds it while it calls state()
         self.error = None  # an exception of the worker thread, raised again in add()
         self.job = None
@@ -64,6 +72,9 @@ class Recognizer:
             self.next_time = timestamp  # first frame, or the source stalled: restart the clock
         self.next_time += self.period
         if not self.buffer.add(frame):  # not enough frames yet
+            return
+        self.taken += 1
+        if (self.taken - 1) % self.every:
             return
         if not self.background:
             self._run(self.buffer.clip()[None], index, timestamp)
@@ -107,6 +118,9 @@ class Recognizer:
             prediction = {"frame": index, "time": round(timestamp, 3), "label": label, "score": round(score, 4)}
             prediction["top"] = [[name, round(p, 4)] for name, p in top]
             self.predictions.append(prediction)
+            if not self.keep_all and len(self.predictions) > 2 * RECENT:
+                del self.predictions[:RECENT]
+            self.num_predictions += 1
             self.lines.append(prediction)
             if event:
                 self.events.append(event)
@@ -118,6 +132,10 @@ class Recognizer:
         """(label or None, its smoothed score, top-3 [(name, score)]) of recent predictions."""
         with self.lock:
             return self.detector.shown()
+
+    def latency_ms(self):
+        """Median milliseconds of the recent predictions (nan before the first)."""
+        return 1000 * float(np.median(self.latencies)) if self.latencies else float("nan")
 
     def close(self):
         if self.background:
@@ -135,8 +153,8 @@ def compiled_predictor(model):
     return lambda clip: call(tf.constant(clip)).numpy()
 
 
-def draw(frame, label, top, fps):
-    """Top-3 labels with probability bars, the frames per second, and the recognised label."""
+def draw(frame, label, top, fps, latency_ms=float("nan")):
+    """Top-3 labels with probability bars, the display rate and prediction latency, and the recognised label."""
     height, width = frame.shape[:2]
     font = cv2.FONT_HERSHEY_SIMPLEX
     lines = len(top) + 1
@@ -146,7 +164,8 @@ def draw(frame, label, top, fps):
         y = 20 + 20 * row
         cv2.rectangle(frame, (8, y - 12), (8 + int(120 * score), y + 4), (80, 200, 80), -1)
         cv2.putText(frame, f"{score:4.2f} {name}", (12, y), font, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
-    cv2.putText(frame, f"{fps:4.1f} fps", (12, 20 + 20 * len(top)), font, 0.45, (200, 200, 200), 1, cv2.LINE_AA)
+    speed = f"{fps:4.1f} fps" + (f", {latency_ms:.0f} ms per prediction" if latency_ms == latency_ms else "")  # not nan
+    cv2.putText(frame, speed, (12, 20 + 20 * len(top)), font, 0.45, (200, 200, 200), 1, cv2.LINE_AA)
     if label:
         text_width = cv2.getTextSize(label, font, 1.0, 2)[0][0]
         scale = min(0.8, 0.95 * (width - 20) / text_width)  # the whole label fits the picture
@@ -169,25 +188,12 @@ def score_gestures(events, sidecar, grace=1.5):
     return recognised
 
 
-def write_lines(log, lines, written):
-    """Appends the lines after the first `written` to the JSON-lines log; returns the new count."""
-    if log is None:
-        return written
-    new_lines = lines[written:]  # the worker may add more meanwhile: they wait for the next call
-    log.writelines(json.dumps(line) + "\n" for line in new_lines)
-    return written + len(new_lines)
-
-
-def open_source(source):
-    """(capture, is_camera) for a camera index, a video file or a stream URL."""
-    is_camera = source.isdigit()
-    if not is_camera and "://" not in source and not Path(source).is_file():
-        raise FileNotFoundError(f"No video file {source}; give --source a camera index, a file or a URL.")
-    capture = cv2.VideoCapture(int(source) if is_camera else source)
-    if not capture.isOpened():
-        hint = "no camera here? try --source FILE" if is_camera else "is it a video OpenCV can decode?"
-        raise OSError(f"Cannot open {'camera ' if is_camera else ''}{source} ({hint}).")
-    return capture, is_camera
+def write_lines(log, lines):
+    """Moves the waiting lines (a deque the model's thread appends to) into the JSON-lines log, if any."""
+    while lines:
+        line = lines.popleft()
+        if log is not None:
+            log.write(json.dumps(line) + "\n")
 
 
 def run(args):
@@ -199,58 +205,56 @@ def run(args):
     detector = GestureEvents(classes, args.threshold, args.release, args.cooldown, args.smoothing, background)
     actions = Actions(load_bindings(args.bindings, classes)) if args.bindings else None
     buffer = make_buffer(config, args.keypoints)
-    capture, is_camera = open_source(args.source)
-    source_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    source = Source(args.source, args.width, args.height, args.fps, realtime=not (args.sync or args.fast))
 
     def on_event(event):  # in the inference thread: an action must not hold up the picture
         done = actions(event) if actions else None
         print(f"{event['time']:8.2f} s  {event['event']} ({event['score']:.2f})" + (f" -> {done}" if done else ""), flush=True)
 
     predict = compiled_predictor(model)
-    recognizer = Recognizer(predict, config, classes, detector, background=not args.sync, buffer=buffer, on_event=on_event)
+    recognizer = Recognizer(
+        predict, config, classes, detector, background=not args.sync, buffer=buffer, on_event=on_event, every=args.every
+    )
+    recognizer.keep_all = bool(args.expect)  # the whole history, to score the video at the end
     writer, log = None, open(args.log, "w", encoding="utf-8") if args.log else None
-    started, shown, logged = time.monotonic(), 0, 0
-    fps = 0.0
+    shown_times = collections.deque(maxlen=30)  # the display rate over the last second or so
+    shown, fps = 0, 0.0
     try:
-        index = 0
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            # a camera's frames are timed by the clock; a file's by its frame rate
-            timestamp = time.monotonic() - started if is_camera else index / source_fps
-            if not is_camera and not args.sync and not args.fast:  # play a file in real time, as a camera would
-                time.sleep(max(0.0, timestamp - (time.monotonic() - started)))
-            recognizer.add(frame, index, timestamp)
+        while (item := source.read()) is not None:
+            frame, index, timestamp = item
+            recognizer.add(frame, index, timestamp)  # the model sees the camera's frames as recorded, as in Jester
+            picture = cv2.flip(frame, 1) if args.mirror else frame  # a mirror for the person in front of it
             label, _, top = recognizer.state()
-            elapsed = time.monotonic() - started
-            fps = (index + 1) / elapsed if elapsed > 0 else 0.0
-            draw(frame, label, top, fps)
+            shown_times.append(time.monotonic())
+            fps = (len(shown_times) - 1) / (shown_times[-1] - shown_times[0]) if len(shown_times) > 1 else 0.0
+            draw(picture, label, top, fps, recognizer.latency_ms())
             if args.output:
                 if writer is None:
-                    writer = cv2.VideoWriter(args.output, cv2.VideoWriter_fourcc(*"mp4v"), source_fps, frame.shape[1::-1])
-                writer.write(frame)
-            logged = write_lines(log, recognizer.lines, logged)
+                    size = picture.shape[1::-1]
+                    writer = cv2.VideoWriter(args.output, cv2.VideoWriter_fourcc(*"mp4v"), source.fps, size)
+                writer.write(picture)
+            write_lines(log, recognizer.lines)
             if not args.no_display:
-                cv2.imshow("gestures", frame)
+                cv2.imshow("gestures", picture)
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                     break
-            shown, index = shown + 1, index + 1
+            shown += 1
     finally:
         recognizer.close()
         if actions:
             actions.close()
-        capture.release()
+        source.close()
         if writer:
             writer.release()
         if log:
-            write_lines(log, recognizer.lines, logged)
+            write_lines(log, recognizer.lines)
             log.close()
         if not args.no_display:
             cv2.destroyAllWindows()
-    latency = 1000 * float(np.median(recognizer.latencies)) if recognizer.latencies else float("nan")
+    latency = recognizer.latency_ms()
     print(
-        f"Showed {shown} frames at {fps:.1f} fps; {len(recognizer.predictions)} predictions, "
+        f"Showed {shown} frames at {fps:.1f} fps ({source.dropped} stale camera frames dropped); "
+        f"{recognizer.num_predictions} predictions, "
         f"median {latency:.0f} ms each; {len(recognizer.events)} gesture events"
         + (f"; wrote {args.output}" if args.output else "")
     )
@@ -271,6 +275,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default="model", help="run folder written by train.py (default: model)")
     parser.add_argument("--source", default="0", help="camera index, video file or stream URL (default: 0)")
+    parser.add_argument("--width", type=int, help="camera picture width to ask for (default: the camera's)")
+    parser.add_argument("--height", type=int, help="camera picture height to ask for (default: the camera's)")
+    parser.add_argument("--fps", type=float, help="camera frame rate to ask for (default: the camera's)")
+    parser.add_argument("--mirror", action="store_true", help="show the picture mirrored (the model still sees it as recorded)")
+    parser.add_argument("--every", type=int, default=1, help="predict on every N-th frame the model takes (default: 1)")
     parser.add_argument("--no-display", action="store_true", help="no window (for servers; use --output to see the result)")
     parser.add_argument("--output", help="write the annotated video to this .mp4 file")
     parser.add_argument("--log", help="write a JSON line per prediction and per gesture event to this file")
@@ -304,6 +313,8 @@ def main(argv=None):
     parser.add_argument("--fast", action="store_true", help="read a video file as fast as possible instead of in real time")
     parser.add_argument("--keypoints", metavar="MODEL.task", help="pose_lstm runs: the MediaPipe model they were trained with")
     args = parser.parse_args(argv)
+    if args.every < 1:
+        parser.error(f"--every must be at least 1, got {args.every}")
     try:
         return run(args)
     except (FileNotFoundError, OSError, ValueError, ImportError) as error:
