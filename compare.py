@@ -22,6 +22,7 @@ is not trained again, and one interrupted resumes where it stopped.
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import keras
@@ -44,16 +45,21 @@ COLUMNS = [  # (key, heading, format)
 
 
 def train_model(name, data_dir, run_dir, recipe, weights):
-    """Trains one model with the recipe, unless its run already finished this very invocation."""
+    """Trains one model with the recipe: once, as one invocation of train.py. A run of this recipe that
+    finished is kept, an interrupted one resumes, and a run folder holding anything else is refused."""
     argv = ["--data", str(data_dir), "--run", str(run_dir), "--model", name, *recipe]
     if name in PRETRAINED and weights:
         argv += ["--weights", weights]
+    args = train.make_parser().parse_args(argv)
     state = recover_checkpoint(run_dir)
-    schedule = train.schedule_of(train.make_parser().parse_args(argv))
-    finished = state and state.get("invocation", {}).get("done") and state["invocation"]["schedule"] == schedule
-    if finished:
-        print(f"{name}: trained already in {run_dir}")
-        return state
+    if state:
+        train.resolve_config(args, run_dir, state)  # another model, data or shape: a ValueError
+        invocation = state.get("invocation", {})
+        if invocation.get("schedule") != train.schedule_of(args) or invocation.get("from_epoch") != 1:
+            raise ValueError(f"{run_dir} holds a run trained with another recipe; give another --out.")
+        if invocation.get("done"):
+            print(f"{name}: trained already in {run_dir}")
+            return state
     print(f"{name}: training in {run_dir}")
     return train.main(argv)
 
@@ -120,6 +126,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
         epilog="Any other option is train.py's (see python train.py --help), given to every model.",
     )
     parser.add_argument("--data", default="data", help="prepared data folder from prepare.py (default: data)")
@@ -134,17 +141,24 @@ def main(argv=None):
     unknown = [name for name in names if name not in MODELS]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(MODELS))}")
-    clashing = [option for option in ("--model", "--run", "--data", "--fresh") if option in recipe]
+    if args.clips < 1 or args.calls < 1:
+        parser.error(f"--clips and --calls must be at least 1, got {args.clips} and {args.calls}")
+    given = train.make_parser().parse_args(recipe)  # the recipe's own mistakes are reported here
+    clashing = [
+        option for option, value in (("--model", given.model), ("--run", given.run != "model"), ("--fresh", given.fresh)) if value
+    ]
     if clashing:
         parser.error(f"{', '.join(clashing)} is set by compare.py for each model; leave it out")
-    workers = train.make_parser().parse_args(recipe).workers  # the recipe's own errors are reported here
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for name in names:
-        state = train_model(name, args.data, out / name, recipe, args.weights)
-        rows.append(measure(name, out / name, state, args.clips, args.calls, workers))
-        print(json.dumps(rows[-1]), flush=True)
+    try:
+        for name in names:
+            state = train_model(name, args.data, out / name, recipe, args.weights)
+            rows.append(measure(name, out / name, state, args.clips, args.calls, given.workers))
+            print(json.dumps(rows[-1]), flush=True)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"compare.py: {error}")
     markdown = table(rows, recipe, args.clips, args.weights)
     write_atomic(out / "comparison.md", markdown)
     write_atomic(out / "comparison.json", json.dumps(rows, indent=1) + "\n")

@@ -81,10 +81,17 @@ def clip_positions(count):
     return [0.5] if count == 1 else list(np.linspace(0.0, 1.0, count))
 
 
-def score_clips(model, config, split, data_dir, clips=1, crops=1, batch_size=16, workers=2):
-    """(probabilities (clips, classes) averaged over every view, the dataset of the first view)."""
-    if crops > 1 and config["modality"] == "keypoints":
-        raise ValueError("--crops applies to frames and flow; a keypoint run has no frame to crop.")
+def score_clips(model, config, split, data_dir, clips=1, crops=1, batch_size=16, workers=2, classes=None):
+    """(probabilities (clips, classes) averaged over every view, the dataset of the first view).
+    With `classes`, the data's classes and labels are checked against them before any scoring."""
+    if (clips > 1 or crops > 1) and config["modality"] == "keypoints":
+        raise ValueError("--clips and --crops apply to frames and flow; a keypoint run sees whole clips.")
+    if classes is not None:
+        data = run_dataset(config, split, data_dir, augment=False, shuffle=False)
+        if data.classes != classes:
+            raise ValueError(f"{data_dir} has other classes than the run was trained on.")
+        if (data.labels < 0).any():
+            raise ValueError(f"Split {split!r} of {data_dir} has unlabelled clips; evaluate a labelled split.")
     total, first = 0.0, None
     for position in clip_positions(clips):
         for crop in CROPS[crops]:
@@ -95,11 +102,16 @@ def score_clips(model, config, split, data_dir, clips=1, crops=1, batch_size=16,
     return total / (clips * len(CROPS[crops])), first
 
 
+def model_version(run_dir):
+    """Which model.keras scored: its modification time, so saved scores of an older model are not used."""
+    return str((Path(run_dir) / "model.keras").stat().st_mtime_ns)
+
+
 def save_scores(path, data, probabilities, classes, views):
     """Every clip's name, label and class probabilities, for fusion (fusion.py) or a closer look (np.load)."""
     temporary = path.with_name(f".{path.stem}.tmp.npz")
     clip_names = np.array([row["clip"] for row in data.rows])
-    where = np.array([data.split, str(Path(data.data_dir).resolve())])
+    where = np.array([data.split, str(Path(data.data_dir).resolve()), model_version(path.parent)])
     arrays = dict(clips=clip_names, labels=data.labels, probabilities=probabilities, classes=np.array(classes))
     np.savez_compressed(temporary, **arrays, split_and_data=where, views=np.array(views))
     os.replace(temporary, path)
@@ -110,11 +122,7 @@ def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=
     run_dir = Path(run_dir)
     config, classes, model = load_run(run_dir)
     data_dir = data_dir or config["data"]
-    probabilities, data = score_clips(model, config, split, data_dir, clips, crops, batch_size, workers)
-    if data.classes != classes:
-        raise ValueError(f"{data_dir} has other classes than the run {run_dir} was trained on.")
-    if (data.labels < 0).any():
-        raise ValueError(f"Split {split!r} of {data_dir} has unlabelled clips; evaluate a labelled split.")
+    probabilities, data = score_clips(model, config, split, data_dir, clips, crops, batch_size, workers, classes)
     predictions = probabilities.argmax(axis=1)
     matrix = confusion_matrix(data.labels, predictions, len(classes))
     classes_seen = per_class(matrix, classes)

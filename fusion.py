@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from app import compiled_predictor
+from evaluate import model_version
 from prepare import read_index, write_atomic
 from runs import load_run, run_dataset
 
@@ -49,16 +50,20 @@ def stream_outputs(model, config, split, data_dir, positions, batch_size=8, work
     return scores, features, data.labels
 
 
-def saved_scores(run_dir, split, data_dir, clip_names):
-    """(scores, labels, views) that evaluate.py saved for exactly these clips, or None."""
+def saved_scores(run_dir, split, data_dir, clip_names, min_windows=1):
+    """(scores, labels, views) that evaluate.py saved for exactly these clips with the run's current
+    model, from at least `min_windows` windows per clip; else None."""
     path = Path(run_dir) / "scores.npz"
     if not path.is_file():
         return None
-    saved = np.load(path)
-    where = [split, str(Path(data_dir).resolve())]
-    if "split_and_data" not in saved or list(saved["split_and_data"]) != where or list(saved["clips"]) != clip_names:
-        return None
-    return saved["probabilities"], saved["labels"], tuple(int(view) for view in saved["views"])
+    with np.load(path) as saved:
+        where = [split, str(Path(data_dir).resolve()), model_version(run_dir)]
+        if "split_and_data" not in saved or list(saved["split_and_data"]) != where or list(saved["clips"]) != clip_names:
+            return None
+        views = tuple(int(view) for view in saved["views"])
+        if views[0] < min_windows:
+            return None
+        return saved["probabilities"], saved["labels"], views
 
 
 def recurrent_fusion(train_features, train_labels, num_classes, units=128, epochs=30, seed=0):
@@ -90,7 +95,8 @@ def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), po
     clip_names = [row["clip"] for row in read_index(data_dir, split)]
     outputs, sources = [], []
     for run, (config, _, model) in zip(runs, loaded):
-        saved = saved_scores(run, split, data_dir, clip_names)
+        # a two-stream run's saved scores must look at least as widely as fusion's own positions
+        saved = saved_scores(run, split, data_dir, clip_names, positions if has_frame_features(model) else 1)
         if saved is not None and not has_frame_features(model):  # nothing else to compute for this run
             outputs.append((saved[0], None, saved[1]))
         else:

@@ -32,7 +32,7 @@ def parse_phases(text):
             raise ValueError(
                 f"--lr-schedule expects LR:EPOCHS pairs separated by commas, like 2e-3:20,1e-4:10; got {text!r}."
             ) from None
-        if phases[-1][0] <= 0 or phases[-1][1] < 1:
+        if not 0 < phases[-1][0] < math.inf or phases[-1][1] < 1:
             raise ValueError(f"--lr-schedule needs positive rates and at least 1 epoch per phase; got {part!r}.")
     return phases
 
@@ -134,7 +134,7 @@ class LearningRateControl(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("val_loss")
-        if loss is None or math.isnan(loss):
+        if loss is None:
             return
         counters = self.counters
         plateau = self.schedule["plateau"]
@@ -148,7 +148,7 @@ class LearningRateControl(keras.callbacks.Callback):
     def waited_out(self, name, loss, patience):
         """Counts epochs without improvement; True (and starts counting again) once they reach `patience`."""
         best = self.counters[f"{name}_best"]
-        if best is None or loss < best - MIN_DELTA:
+        if not math.isnan(loss) and (best is None or loss < best - MIN_DELTA):  # a NaN loss is no improvement
             self.counters[f"{name}_best"], self.counters[f"{name}_wait"] = loss, 0
             return False
         self.counters[f"{name}_wait"] += 1

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from datagenerator import ClipDataset
+from distribute import all_layers
 from prepare import read_classes, write_csv
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
@@ -64,6 +66,9 @@ def load_run(run_dir):
         raise FileNotFoundError(f"{path} not found: train a model first (python train.py --run {run_dir}).")
     config = read_config(run_dir)
     model = keras.models.load_model(path, compile=False, safe_mode=True)
+    if config["mixed_precision"] and not tf.config.list_logical_devices("GPU"):
+        for layer in all_layers(model):  # float16 on a CPU is slow: compute in float32 with the same weights
+            layer.dtype_policy = keras.DTypePolicy("float32")
     return config, read_classes(run_dir), model
 
 

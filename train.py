@@ -98,7 +98,7 @@ def input_shape(config, dataset, data_dir):
 
 
 def compile_model(model):
-    """Adam with AMSGrad; its learning rate is set at the start of every epoch by schedule.py."""
+    """Adam with AMSGrad; its learning rate is set at the start of every epoch by lr_schedule.py."""
     model.compile(
         optimizer=keras.optimizers.Adam(amsgrad=True),
         loss="sparse_categorical_crossentropy",
@@ -109,7 +109,9 @@ def compile_model(model):
 def schedule_of(args):
     """This invocation's learning-rate schedule (see lr_schedule.py)."""
     return lr_schedule.make_schedule(
-        lr_schedule.parse_phases(args.lr_schedule) if args.lr_schedule else [[args.lr or 2e-3, args.epochs or 10]],
+        lr_schedule.parse_phases(args.lr_schedule)
+        if args.lr_schedule
+        else [[2e-3 if args.lr is None else args.lr, args.epochs or 10]],
         warmup=args.warmup or 0,
         decay=lr_schedule.parse_decay(args.decay or "constant"),
         plateau=lr_schedule.parse_plateau(args.plateau) if args.plateau else None,
@@ -118,15 +120,28 @@ def schedule_of(args):
 
 
 def invocation_of(schedule, state, config):
-    """(invocation, resumed): the interrupted invocation when this command is the same one, else a new one."""
+    """(invocation, resumed): the interrupted invocation when this command is the same one, else a new one.
+    Keeps config["runs"] to what happened: an invocation killed before its first epoch counted is
+    dropped, and one left early (stopped, or for another command) records where it ended."""
+    runs = config["runs"]
+    while runs and runs[-1]["from_epoch"] > state["epoch"]:
+        runs.pop()
     earlier = state.get("invocation")
     if earlier and not earlier["done"] and state["epoch"] < earlier["to_epoch"]:
         if earlier["schedule"] == schedule:
+            if runs:
+                runs[-1].pop("ended_at", None)
             return earlier, True
-        config["runs"][-1]["ended_at"] = state["epoch"]  # left for another schedule
+        epochs = f"epochs {earlier['from_epoch']}-{earlier['to_epoch']}"
+        print(f"The interrupted invocation ({epochs}) had another schedule; it ends at epoch {state['epoch']}")
+    elif earlier and earlier["schedule"] == schedule:
+        epochs = f"epochs {earlier['from_epoch']}-{earlier['to_epoch']}"
+        print(f"The invocation of {epochs} with this schedule is over; this one is new")
+    if runs and state["epoch"] < runs[-1]["to_epoch"]:
+        runs[-1]["ended_at"] = state["epoch"]
     first = state["epoch"] + 1
     invocation = {"from_epoch": first, "to_epoch": first - 1 + lr_schedule.num_epochs(schedule), "schedule": schedule}
-    config["runs"].append(dict(invocation))
+    runs.append(dict(invocation))
     state["lr_counters"] = lr_schedule.fresh_counters()
     return dict(invocation, done=False), False
 
@@ -154,10 +169,9 @@ def train(args):
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     state = recover_checkpoint(run_dir) if chief else read_state(run_dir)
     config, classes = resolve_config(args, run_dir, state)
-    batch_size, note = distribute.global_batch(config["batch_size"], strategy)
+    batch_size, note = distribute.global_batch(config["batch_size"], strategy)  # the config keeps the one asked
     if note:
         print(note)
-    config["batch_size"] = batch_size
     precision = distribute.set_precision(config["mixed_precision"])
     with strategy.scope():  # the model's variables are made on every replica
         if state is None:
@@ -176,8 +190,9 @@ def train(args):
     initial_epoch, final_epoch, first = state["epoch"], invocation["to_epoch"], invocation["from_epoch"] - 1
 
     replicas = strategy.num_replicas_in_sync
-    train_data = run_dataset(config, "train", epoch=initial_epoch, workers=args.workers, multiple=replicas)
-    validation_data = run_dataset(config, "validation", workers=args.workers, multiple=replicas)
+    loading = dict(batch_size=batch_size, workers=args.workers, multiple=replicas)
+    train_data = run_dataset(config, "train", epoch=initial_epoch, **loading)
+    validation_data = run_dataset(config, "validation", **loading)
     where = f"{replicas} replicas ({type(strategy).__name__})" if replicas > 1 else "1 device"
     resuming = " (resuming the interrupted invocation)" if resumed else ""
     print(
@@ -215,6 +230,9 @@ def train(args):
             if explained is None:
                 raise
             raise explained from error
+    if chief and state["epoch"] < final_epoch:  # stopped early: the config says where
+        config["runs"][-1]["ended_at"] = state["epoch"]
+        write_atomic(run_dir / "config.json", json.dumps(config, indent=1) + "\n")
     print(
         f"Best validation accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; "
         f"saved {run_dir / 'model.keras'}, history and chart in {run_dir}"
@@ -224,7 +242,9 @@ def train(args):
 
 def make_parser():
     """train.py's options; compare.py reads a recipe with them too."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--data", help="prepared data folder from prepare.py (default: data, or the run's when continuing)")
     parser.add_argument("--model", choices=sorted(MODELS), help=f"model to train (default: {DEFAULT_MODEL})")
     parser.add_argument(
@@ -264,7 +284,7 @@ def make_parser():
         "--distribute",
         default="auto",
         choices=distribute.STRATEGIES,
-        help="auto: every local GPU, or the workers of TF_CONFIG, else one device; mirrored, multiworker, none (default: auto)",
+        help="auto: every local GPU, else one device; mirrored; multiworker (the machines of TF_CONFIG); none (default: auto)",
     )
     parser.add_argument(
         "--mixed-precision",
@@ -292,6 +312,12 @@ def main(argv=None):
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
     if args.lr_schedule and (args.lr is not None or args.epochs is not None):
         parser.error("--lr-schedule sets the learning rates and epochs; give it without --lr and --epochs")
+    if args.batch_size is not None and args.batch_size < 1:
+        parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        parser.error(f"--lr must be a positive number, got {args.lr}")
+    if args.warmup is not None and args.warmup < 0:
+        parser.error(f"--warmup must be 0 or more epochs, got {args.warmup}")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         parser.error(f"--dropout must be at least 0 and below 1, got {args.dropout}")
     try:

@@ -12,6 +12,7 @@ import pytest
 from conftest import ROOT, TINY
 
 import distribute
+import runs
 import train
 
 # Two logical CPU devices must be configured before TensorFlow starts, so this runs in its own process.
@@ -95,3 +96,8 @@ def test_mixed_precision_trains_and_is_kept_for_the_run(prepared_dir, tmp_path):
     assert model.get_layer("predictions").dtype_policy.name == "float32"  # probabilities in float32
     assert model.get_layer("slow_stem_conv").dtype_policy.name == "mixed_bfloat16"  # the convolutions in bfloat16
     assert model.predict(np.zeros((1, 8, 32, 32, 1), "float32"), verbose=0).dtype == np.float32
+    _, _, loaded = runs.load_run(run)  # for evaluate.py and the app on a CPU: float32 throughout
+    assert {layer.dtype_policy.name for layer in distribute.all_layers(loaded)} == {"float32"}
+    clip = np.random.default_rng(0).uniform(-1, 1, (1, 8, 32, 32, 1)).astype("float32")
+    mixed = keras.models.load_model(run / "model.keras")  # the same epoch, in bfloat16
+    np.testing.assert_allclose(loaded.predict(clip, verbose=0), mixed.predict(clip, verbose=0), atol=0.02)

@@ -97,3 +97,10 @@ def test_each_epochs_rate_is_in_the_history(prepared_dir, tmp_path):
     assert logged == pytest.approx([5e-4, 1e-3, 5e-4], rel=1e-6)
     with pytest.raises(SystemExit, match="--decay takes"):
         train.main(["--data", str(prepared_dir), "--run", str(tmp_path / "other"), "--decay", "fast", *TINY])
+
+
+def test_a_nan_validation_loss_is_no_improvement():
+    callback, counters = control(schedule(phases=[[1.0, 20]], plateau=[1, 0.5], early_stopping=2))
+    for epoch, loss in enumerate([1.0, float("nan"), float("nan")], start=10):
+        callback.on_epoch_end(epoch, {"val_loss": loss})
+    assert counters["scale"] == 0.25 and callback.model.stop_training and counters["plateau_best"] == 1.0

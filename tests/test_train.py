@@ -209,3 +209,27 @@ def test_freeze_backbone_epochs_train_the_head_first(prepared_dir, tmp_path):
     assert json.loads((run / "config.json").read_text())["freeze_backbone_epochs"] == 1
     with pytest.raises(SystemExit, match="has none here"):
         train.main(["--run", str(tmp_path / "other"), "--freeze-backbone-epochs", "2", *options])
+
+
+def test_the_runs_in_the_config_say_what_happened():
+    plan = lr_schedule.make_schedule([[1e-3, 10]])
+    other = lr_schedule.make_schedule([[1e-4, 5]])
+    config = {"runs": []}
+    state = {"epoch": 0}
+    first, resumed = train.invocation_of(plan, state, config)
+    assert not resumed and config["runs"] == [{"from_epoch": 1, "to_epoch": 10, "schedule": plan}]
+    state.update(epoch=4, invocation=dict(first, done=False))  # killed after epoch 4
+    second, _ = train.invocation_of(other, state, config)  # another command: the first ends at 4
+    assert config["runs"][0]["ended_at"] == 4 and (second["from_epoch"], second["to_epoch"]) == (5, 9)
+    # killed before epoch 5 counted; the first command again resumes its invocation, the second is gone
+    again, resumed = train.invocation_of(plan, state, config)
+    assert resumed and again == state["invocation"] and config["runs"] == [{"from_epoch": 1, "to_epoch": 10, "schedule": plan}]
+    state.update(epoch=7, invocation=dict(first, done=True))  # stopped early at 7
+    third, resumed = train.invocation_of(plan, state, config)
+    assert not resumed and config["runs"][0]["ended_at"] == 7 and third["from_epoch"] == 8
+
+
+def test_bad_numbers_are_refused_up_front():
+    for option, value in (("--lr", "0"), ("--batch-size", "0"), ("--warmup", "-1"), ("--dropout", "1")):
+        with pytest.raises(SystemExit):
+            train.main([option, value])
