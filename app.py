@@ -7,7 +7,7 @@ Frames are taken at the rate the model was trained on (the dataset's frame rate 
 the run's stride), whatever the camera delivers, so gestures keep their speed. The model runs
 in a background thread on the latest frames, so the picture never waits for it. A label is
 shown only when its score, averaged over the last few predictions, is above the threshold.
-Press q or Esc to quit.
+Press q or Esc to quit. `--mode record` records a few seconds on a key press and classifies them (record.py).
 """
 
 import argparse
@@ -26,6 +26,7 @@ import tensorflow as tf
 from actions import Actions, load_bindings
 from events import BACKGROUND, GestureEvents
 from live_input import make_buffer
+from record import Recorder
 from runs import load_run
 from sources import Source
 
@@ -196,6 +197,11 @@ def write_lines(log, lines):
             log.write(json.dumps(line) + "\n")
 
 
+def read_key(args):
+    """The key pressed while the picture was shown (-1: none, and always without a window)."""
+    return -1 if args.no_display else cv2.waitKey(1) & 0xFF
+
+
 def run(args):
     has_screen = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or not sys.platform.startswith("linux")
     if not args.no_display and not has_screen:
@@ -212,6 +218,7 @@ def run(args):
         print(f"{event['time']:8.2f} s  {event['event']} ({event['score']:.2f})" + (f" -> {done}" if done else ""), flush=True)
 
     predict = compiled_predictor(model)
+    recorder = Recorder(predict, config, classes, args.seconds, args.show_flow, args.keypoints) if args.mode == "record" else None
     recognizer = Recognizer(
         predict, config, classes, detector, background=not args.sync, buffer=buffer, on_event=on_event, every=args.every
     )
@@ -222,12 +229,21 @@ def run(args):
     try:
         while (item := source.read()) is not None:
             frame, index, timestamp = item
-            recognizer.add(frame, index, timestamp)  # the model sees the camera's frames as recorded, as in Jester
-            picture = cv2.flip(frame, 1) if args.mirror else frame  # a mirror for the person in front of it
-            label, _, top = recognizer.state()
+            picture = cv2.flip(frame, 1) if args.mirror else frame.copy()  # a mirror for the person in front of it
             shown_times.append(time.monotonic())
             fps = (len(shown_times) - 1) / (shown_times[-1] - shown_times[0]) if len(shown_times) > 1 else 0.0
-            draw(picture, label, top, fps, recognizer.latency_ms())
+            if recorder:
+                result = recorder.add(frame, index, timestamp)
+                if result:
+                    recognizer.lines.append(result)
+                    print(
+                        f"Recording {result['recording']}: " + ", ".join(f"{name} {score:.2f}" for name, score in result["top"])
+                    )
+                recorder.draw(picture, timestamp)
+            else:
+                recognizer.add(frame, index, timestamp)  # the model sees the camera's frames as recorded, as in Jester
+                label, _, top = recognizer.state()
+                draw(picture, label, top, fps, recognizer.latency_ms())
             if args.output:
                 if writer is None:
                     size = picture.shape[1::-1]
@@ -236,8 +252,11 @@ def run(args):
             write_lines(log, recognizer.lines)
             if not args.no_display:
                 cv2.imshow("gestures", picture)
-                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                    break
+            key = read_key(args)
+            if key in (ord("q"), 27):
+                break
+            if recorder:
+                recorder.key(key, timestamp)
             shown += 1
     finally:
         recognizer.close()
@@ -252,12 +271,13 @@ def run(args):
         if not args.no_display:
             cv2.destroyAllWindows()
     latency = recognizer.latency_ms()
-    print(
-        f"Showed {shown} frames at {fps:.1f} fps ({source.dropped} stale camera frames dropped); "
-        f"{recognizer.num_predictions} predictions, "
-        f"median {latency:.0f} ms each; {len(recognizer.events)} gesture events"
-        + (f"; wrote {args.output}" if args.output else "")
+    work = (
+        f"{recorder.count} recordings classified"
+        if recorder
+        else f"{recognizer.num_predictions} predictions, median {latency:.0f} ms each; {len(recognizer.events)} gesture events"
     )
+    dropped = f" ({source.dropped} stale frames dropped)" if not source.is_file else ""
+    print(f"Showed {shown} frames at {fps:.1f} fps{dropped}; {work}" + (f"; wrote {args.output}" if args.output else ""))
     if args.expect:
         sidecar = json.loads(Path(args.expect).read_text(encoding="utf-8"))
         recognised = score_gestures(recognizer.predictions, sidecar)
@@ -279,6 +299,11 @@ def main(argv=None):
     parser.add_argument("--height", type=int, help="camera picture height to ask for (default: the camera's)")
     parser.add_argument("--fps", type=float, help="camera frame rate to ask for (default: the camera's)")
     parser.add_argument("--mirror", action="store_true", help="show the picture mirrored (the model still sees it as recorded)")
+    parser.add_argument(
+        "--mode", choices=("live", "record"), default="live", help="live, or record: space records, then predicts (default: live)"
+    )
+    parser.add_argument("--seconds", type=float, default=3.0, help="with --mode record: seconds to record (default: 3)")
+    parser.add_argument("--show-flow", action="store_true", help="with --mode record: show the recording's optical flow")
     parser.add_argument("--every", type=int, default=1, help="predict on every N-th frame the model takes (default: 1)")
     parser.add_argument("--no-display", action="store_true", help="no window (for servers; use --output to see the result)")
     parser.add_argument("--output", help="write the annotated video to this .mp4 file")

@@ -31,6 +31,10 @@ class FrameBuffer:
         self.frames.append(preprocess_frame(frame, self.size, self.channels))
         return len(self.frames) == self.frames.maxlen
 
+    def needed(self):
+        """Frames to add, `period` apart, before a clip is ready."""
+        return self.frames.maxlen
+
     def clip(self):
         """(time, height, width, channels), built only when the model is free to take it."""
         return np.stack(self.frames)
@@ -59,6 +63,9 @@ class FlowBuffer:
             self.flows.append(preprocess_flow(*flow.encode(self.compute(previous, gray)), self.size))  # (height, width, 2)
         return len(self.flows) == self.flows.maxlen
 
+    def needed(self):
+        return self.flows.maxlen + 1  # flow is between consecutive frames
+
     def clip(self):
         flows = list(self.flows)
         starts = range(0, (self.positions - 1) * self.stride + 1, self.stride)
@@ -78,6 +85,9 @@ class KeypointBuffer:
     def add(self, frame):
         self.samples.append(self.landmarker(frame))  # (joints, 3): x, y, presence
         return len(self.samples) == self.samples.maxlen
+
+    def needed(self):
+        return self.samples.maxlen
 
     def clip(self):
         return pose.keypoint_features(np.stack(self.samples))  # (samples, joints * 2)

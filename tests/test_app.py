@@ -218,3 +218,30 @@ def test_each_gesture_of_the_video_fires_one_event_in_order(trained_run, gesture
         assert gesture["start"] <= event["frame"] <= gesture["end"] + 4 and event["score"] >= 0.5
     assert ran.read_text().splitlines() == performed  # each event ran its command once
     assert "Events match the gestures performed" in capsys.readouterr().out
+
+
+def test_record_mode_counts_down_records_and_shows_the_top_three(trained_run, gesture_video, tmp_path, monkeypatch, capsys):
+    presses = {24: ord(" "), 110: ord(" ")}  # space at 2 s, and again once the first result is shown
+    frames = iter(range(10_000))
+    monkeypatch.setattr(app, "read_key", lambda args: presses.get(next(frames), -1))
+    seen = []
+    original_clip = app.Recorder.clip
+
+    def clip(self):
+        seen.append((len(self.recorded), self.since))
+        return original_clip(self)
+
+    monkeypatch.setattr(app.Recorder, "clip", clip)
+    log, output = tmp_path / "log.jsonl", tmp_path / "record.mp4"
+    argv = ["--run", str(trained_run), "--source", str(gesture_video), "--no-display", "--fast", "--mode", "record"]
+    app.main([*argv, "--seconds", "2", "--show-flow", "--log", str(log), "--output", str(output)])
+    results = [line for line in map(json.loads, log.read_text().splitlines()) if "recording" in line]
+    # space at frame 24 (2 s at 12 fps), 3 s of countdown, then 2 s of recording: classified at 7 s
+    assert [r["recording"] for r in results] == [1] and results[0]["time"] == pytest.approx(7.0, abs=0.1)
+    assert seen[0] == (12, pytest.approx(5.0, abs=0.1))  # 2 s at the run's 6 frames per second, from 5 s
+    assert len(results[0]["top"]) == 3 and all(name in read_classes(trained_run) for name, _ in results[0]["top"])
+    assert "Recording 1:" in capsys.readouterr().out
+    capture = cv2.VideoCapture(str(output))  # the red marker while recording, at the top right
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 70)
+    marked = capture.read()[1]
+    assert marked[20, -20, 2] > 200 and marked[20, -20, 0] < 80

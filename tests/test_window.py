@@ -1,0 +1,44 @@
+"""The app in a real window, on a virtual X display (Xvfb) that the test starts."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+
+@pytest.fixture
+def display():
+    if not shutil.which("Xvfb"):
+        pytest.skip("Xvfb is not installed (Debian: apt-get install xvfb; .ci/run installs it)")
+    number = 90 + os.getpid() % 100
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "640x480x24"], stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    if server.poll() is not None:
+        pytest.skip(f"Xvfb could not start display :{number}")
+    yield f":{number}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_the_window_shows_the_picture_with_the_overlay(display, trained_run, gesture_video):
+    from PIL import ImageGrab
+
+    command = [sys.executable, str(ROOT / "app.py"), "--run", str(trained_run), "--source", str(gesture_video)]
+    environment = dict(os.environ, DISPLAY=display)
+    pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    app = subprocess.Popen([*command, "--threshold", "0"], env=environment, **pipes)
+    time.sleep(6.0)  # the video plays in real time: about halfway through, with predictions on screen
+    screen = np.asarray(ImageGrab.grab(xdisplay=display))  # (height, width, RGB)
+    out, err = app.communicate(timeout=120)
+    assert app.returncode == 0, err[-2000:]
+    assert "Showed" in out
+    # the probability bars are drawn in (80, 200, 80) BGR, which is (80, 200, 80) RGB too
+    bars = (np.abs(screen.astype(int) - (80, 200, 80)).sum(axis=-1) < 30).sum()
+    assert bars > 200, f"no overlay on the screen ({bars} bar pixels)"
+    assert screen.std() > 20  # the video's picture, not an empty screen
