@@ -211,7 +211,7 @@ def run(args):
     detector = GestureEvents(classes, args.threshold, args.release, args.cooldown, args.smoothing, background)
     actions = Actions(load_bindings(args.bindings, classes)) if args.bindings else None
     buffer = make_buffer(config, args.keypoints)
-    source = Source(args.source, args.width, args.height, args.fps, realtime=not (args.sync or args.fast))
+    source = Source(args.source, args.width, args.height, args.fps, realtime=not (args.sync or args.fast), loop=args.loop)
 
     def on_event(event):  # in the inference thread: an action must not hold up the picture
         done = actions(event) if actions else None
@@ -227,8 +227,11 @@ def run(args):
     shown_times = collections.deque(maxlen=30)  # the display rate over the last second or so
     shown, fps = 0, 0.0
     try:
+        started = time.monotonic()
         while (item := source.read()) is not None:
             frame, index, timestamp = item
+            if args.duration and time.monotonic() - started > args.duration:
+                break
             picture = cv2.flip(frame, 1) if args.mirror else frame.copy()  # a mirror for the person in front of it
             shown_times.append(time.monotonic())
             fps = (len(shown_times) - 1) / (shown_times[-1] - shown_times[0]) if len(shown_times) > 1 else 0.0
@@ -304,6 +307,8 @@ def main(argv=None):
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="with --mode record: seconds to record (default: 3)")
     parser.add_argument("--show-flow", action="store_true", help="with --mode record: show the recording's optical flow")
+    parser.add_argument("--loop", action="store_true", help="play a video file over and over")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds (default: at the end, or q)")
     parser.add_argument("--every", type=int, default=1, help="predict on every N-th frame the model takes (default: 1)")
     parser.add_argument("--no-display", action="store_true", help="no window (for servers; use --output to see the result)")
     parser.add_argument("--output", help="write the annotated video to this .mp4 file")

@@ -1,7 +1,7 @@
 """Where the app's frames come from: a camera, a video file, or a stream URL that may drop.
 
     source = Source("0", width=640, height=480, fps=30)     # camera 0
-    source = Source("clip.mp4")                             # a file, played at its own rate
+    source = Source("clip.mp4", loop=True)                  # a file, played at its own rate, over and over
     source = Source("rtsp://camera.local/stream")           # reconnects when the stream drops
     frame, index, timestamp = source.read()                 # None at the end
 
@@ -39,12 +39,12 @@ def open_capture(source, width=None, height=None, fps=None):
 class Source:
     """Frames of a camera, file or stream, as (frame, index, timestamp); see the module's docstring."""
 
-    def __init__(self, source, width=None, height=None, fps=None, realtime=True, reconnect=True, opener=open_capture):
+    def __init__(self, source, width=None, height=None, fps=None, realtime=True, reconnect=True, loop=False, opener=open_capture):
         self.name, self.opener, self.settings = str(source), opener, (width, height, fps)
         self.is_file = "://" not in self.name and not self.name.isdigit()
         self.capture = opener(self.name, *self.settings)
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 30.0
-        self.realtime, self.reconnect = realtime, reconnect and "://" in self.name
+        self.realtime, self.reconnect, self.loop = realtime, reconnect and "://" in self.name, loop
         self.started = time.monotonic()
         self.index, self.dropped = 0, 0
         self.latest, self.ended, self.error = None, False, None
@@ -58,6 +58,9 @@ class Source:
         """(frame, index, timestamp) of the next frame to show, or None when the source has ended."""
         if self.is_file:
             ok, frame = self.capture.read()
+            if not ok and self.loop and self.index:  # from the start again; index and time go on
+                self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, frame = self.capture.read()
             if not ok:
                 return None
             index, timestamp = self.index, self.index / self.fps

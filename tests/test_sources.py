@@ -84,3 +84,11 @@ def test_a_source_that_fails_reports_it_instead_of_waiting():
     with pytest.raises(OSError, match="Reading 0 failed: driver crashed"):
         source.read()
     source.close()
+
+
+def test_a_looped_file_starts_again_with_time_going_on(gesture_video):
+    source = Source(str(gesture_video), realtime=False, loop=True)
+    items = [source.read() for _ in range(300)]  # the video has 133 frames
+    source.close()
+    assert [index for _, index, _ in items] == list(range(300)) and items[-1][2] == pytest.approx(299 / 12)
+    np.testing.assert_array_equal(items[0][0], items[133][0])  # frame 133 is the first frame again
