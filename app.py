@@ -66,14 +66,19 @@ class Recognizer:
             self.worker.start()
 
     def add(self, frame, index, timestamp):
-        """Offers a source frame; keeps it if it is due, and starts a prediction when ready."""
-        if self.next_time is not None and timestamp + 1e-6 < self.next_time:
-            return
-        if self.next_time is None or timestamp - self.next_time > self.period:
-            self.next_time = timestamp  # first frame, or the source stalled: restart the clock
-        self.next_time += self.period
-        if not self.buffer.add(frame):  # not enough frames yet
-            return
+        """Offers a source frame; keeps it if it is due (or any, where the buffer slides), and starts
+        a prediction when the clip is ready and the model free."""
+        if self.background and getattr(self.buffer, "slides", False):
+            if not self.buffer.add(frame, timestamp):  # not enough frames yet
+                return
+        else:
+            if self.next_time is not None and timestamp + 1e-6 < self.next_time:
+                return
+            if self.next_time is None or timestamp - self.next_time > self.period:
+                self.next_time = timestamp  # first frame, or the source stalled: restart the clock
+            self.next_time += self.period
+            if not self.buffer.add(frame):  # not enough frames yet
+                return
         self.taken += 1
         if (self.taken - 1) % self.every:
             return

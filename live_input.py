@@ -19,17 +19,33 @@ from datagenerator import preprocess_flow, preprocess_frame
 
 
 class FrameBuffer:
-    """The last `frames` frames, `stride` dataset frames apart, preprocessed as in training."""
+    """The last `frames` frames, `stride` dataset frames apart, preprocessed as in training.
+
+    Given due frames only (`add(frame)`), it keeps the last `frames` of them. Given every source frame
+    with its time (`add(frame, timestamp)`, as the live app does), it keeps the last clip's span of
+    them and samples a clip ending at the newest, `period` apart: a prediction can start on any
+    camera frame, not only every `period` seconds.
+    """
+
+    slides = True  # takes every source frame with its time
 
     def __init__(self, config):
         self.size, self.channels = (config["size"],) * 2, config["channels"]
         self.period = config["stride"] / config["fps"]
         self.frames = collections.deque(maxlen=config["frames"])
+        self.span = (config["frames"] - 1) * self.period  # seconds from a clip's first frame to its last
+        self.timed = collections.deque()  # (timestamp, frame) of every source frame within the span
 
-    def add(self, frame):
-        """Takes a due frame; True once there are enough for a clip."""
-        self.frames.append(preprocess_frame(frame, self.size, self.channels))
-        return len(self.frames) == self.frames.maxlen
+    def add(self, frame, timestamp=None):
+        """Takes a due frame, or any frame with its time; True once there are enough for a clip."""
+        frame = preprocess_frame(frame, self.size, self.channels)
+        if timestamp is None:
+            self.frames.append(frame)
+            return len(self.frames) == self.frames.maxlen
+        self.timed.append((timestamp, frame))
+        while self.timed[0][0] < timestamp - self.span - self.period:
+            self.timed.popleft()
+        return self.timed[0][0] <= timestamp - self.span + 1e-6
 
     def needed(self):
         """Frames to add, `period` apart, before a clip is ready."""
@@ -37,7 +53,12 @@ class FrameBuffer:
 
     def clip(self):
         """(time, height, width, channels), built only when the model is free to take it."""
-        return np.stack(self.frames)
+        if not self.timed:
+            return np.stack(self.frames)
+        times = np.array([timestamp for timestamp, _ in self.timed])
+        wanted = times[-1] - self.period * np.arange(self.frames.maxlen)[::-1]  # `period` apart, ending now
+        nearest = np.abs(times[None, :] - wanted[:, None]).argmin(axis=1)
+        return np.stack([self.timed[i][1] for i in nearest])
 
 
 class FlowBuffer:

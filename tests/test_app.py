@@ -245,3 +245,23 @@ def test_record_mode_counts_down_records_and_shows_the_top_three(trained_run, ge
     capture.set(cv2.CAP_PROP_POS_FRAMES, 70)
     marked = capture.read()[1]
     assert marked[20, -20, 2] > 200 and marked[20, -20, 0] < 80
+
+
+def test_a_live_clip_can_end_at_any_camera_frame():
+    buffer = live_input.FrameBuffer({"size": 4, "channels": 1, "stride": 2, "fps": 12, "frames": 4})  # 6 per second
+    ready = [buffer.add(np.full((8, 8), index, np.uint8), index / 30) for index in range(40)]  # 30 fps camera
+    assert ready.index(True) == 15  # three periods of 1/6 s: frames 0, 5, 10, 15
+    values = [round((frame[0, 0, 0] + 1) * 127.5) for frame in buffer.clip()]
+    assert values == [24, 29, 34, 39]  # period apart, ending at the newest frame
+    assert len(buffer.timed) <= 21  # only the last clip's span (and a period) is kept
+
+
+def test_live_predictions_start_on_any_frame_when_the_model_is_free():
+    config = {"size": 8, "channels": 1, "stride": 2, "fps": 12, "frames": 4}
+    recognizer = app.Recognizer(lambda clip: np.array([[0.5, 0.5]]), config, ["a", "b"])  # a model of no time
+    frame = np.zeros((20, 20, 3), np.uint8)
+    for index in range(90):  # 3 s of a 30 fps camera, in real time
+        recognizer.add(frame, index, index / 30)
+        time.sleep(1 / 30)
+    recognizer.close()
+    assert recognizer.num_predictions > 3 * 6 * 2  # far more than the 6 clips per second the frame rate gives
