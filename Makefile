@@ -19,7 +19,7 @@ demo: $(BIN)/activate
 	$(BIN)/python prepare.py $(DEMO)/synthetic --out $(DEMO)/data --gray
 	$(BIN)/python train.py --data $(DEMO)/data --run $(DEMO)/model --fresh --lr-schedule 2e-3:8,5e-4:4
 	$(BIN)/python evaluate.py --run $(DEMO)/model
-	$(BIN)/python app.py --run $(DEMO)/model --source $(DEMO)/gestures.mp4 --no-display --sync \
+	$(BIN)/python app.py --run $(DEMO)/model --source $(DEMO)/gestures.mp4 --no-display --sync --threshold 0.6 \
 		--output $(DEMO)/gestures_annotated.mp4 --log $(DEMO)/predictions.jsonl --expect $(DEMO)/gestures.mp4.json
 
 test: $(BIN)/activate

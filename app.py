@@ -330,7 +330,9 @@ def main(argv=None):
     parser.add_argument(
         "--cooldown", type=float, default=1.0, help="seconds from one gesture event to the next, at least (default: 1)"
     )
-    parser.add_argument("--smoothing", type=int, default=3, help="predictions averaged before deciding (default: 3)")
+    parser.add_argument(
+        "--smoothing", type=float, default=0.5, help="seconds of predictions averaged before deciding (default: 0.5)"
+    )
     parser.add_argument(
         "--background",
         default=",".join(BACKGROUND),

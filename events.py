@@ -1,11 +1,11 @@
 """From a stream of predictions to gesture events: one performed gesture, one event.
 
-    detector = GestureEvents(classes, threshold=0.6, release=0.4, cooldown=1.0)
+    detector = GestureEvents(classes, threshold=0.6, release=0.4, cooldown=1.0, smoothing=0.5)
     event = detector.update(probabilities, frame=120, time=10.0)   # None, or {"event": label, ...}
 
 The app predicts several times a second, and a gesture stays on top for a second or two, so
 labels alone would fire the same gesture thirty times. A gesture *starts* when its score,
-averaged over the last `smoothing` predictions, reaches `threshold`; it has *ended* once the top
+averaged over the predictions of the last `smoothing` seconds, reaches `threshold`; it has *ended* once the top
 class is another one, a background class ("No gesture", "Doing other things") or scores below
 `release`. Only a start is an event, and no event comes sooner than `cooldown` seconds after the
 previous one, so a flicker between two labels within a gesture does not fire twice.
@@ -21,7 +21,7 @@ BACKGROUND = ("No gesture", "Doing other things")  # Jester's classes for "nothi
 class GestureEvents:
     """Smoothing, threshold, background classes, hysteresis and cooldown over class probabilities."""
 
-    def __init__(self, classes, threshold=0.5, release=None, cooldown=1.0, smoothing=3, background=BACKGROUND):
+    def __init__(self, classes, threshold=0.5, release=None, cooldown=1.0, smoothing=0.5, background=BACKGROUND):
         if not 0 <= threshold <= 1:
             raise ValueError(f"--threshold must be between 0 and 1, got {threshold}.")
         self.classes, self.threshold, self.cooldown = list(classes), threshold, cooldown
@@ -29,16 +29,19 @@ class GestureEvents:
         if not 0 <= self.release <= threshold:
             raise ValueError(f"--release ({self.release}) must be between 0 and --threshold ({threshold}).")
         self.background = {index for index, name in enumerate(self.classes) if name in background}
-        self.recent = collections.deque(maxlen=max(1, smoothing))
+        self.smoothing = smoothing  # seconds: the same window whether the model predicts 6 or 30 times a second
+        self.recent = collections.deque()  # (time, probabilities)
         self.active = None  # the class of the gesture in progress, once it has fired
         self.last_time = None  # of the last event
 
     def smoothed(self):
-        return np.mean(self.recent, axis=0) if self.recent else np.zeros(len(self.classes))
+        return np.mean([p for _, p in self.recent], axis=0) if self.recent else np.zeros(len(self.classes))
 
     def update(self, probabilities, frame, time):
         """Takes one prediction; returns the event it starts, or None."""
-        self.recent.append(np.asarray(probabilities, dtype=np.float64))
+        self.recent.append((time, np.asarray(probabilities, dtype=np.float64)))
+        while self.recent[0][0] < time - self.smoothing - 1e-9:
+            self.recent.popleft()
         scores = self.smoothed()
         top = int(np.argmax(scores))
         score = float(scores[top])

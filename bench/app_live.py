@@ -96,7 +96,7 @@ def main(argv=None):
         if app.returncode:
             raise SystemExit(f"app.py failed:\n{out}")
         print(out.strip().splitlines()[-1])
-    lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     predictions = [line for line in lines if "top" in line]
     events = [line for line in lines if "event" in line]
     summary = out.strip().splitlines()[-1]

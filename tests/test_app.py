@@ -81,7 +81,7 @@ def test_threshold_and_smoothing():
     outputs = iter([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
     config = {"size": 8, "channels": 1, "stride": 1, "fps": 10, "frames": 2}
     predict = lambda clip: np.array([next(outputs)])  # noqa: E731
-    detector = GestureEvents(["a", "b", "c"], threshold=0.45, smoothing=2)
+    detector = GestureEvents(["a", "b", "c"], threshold=0.45, smoothing=0.2)
     recognizer = app.Recognizer(predict, config, ["a", "b", "c"], detector, background=False)
     frame = np.zeros((20, 20, 3), np.uint8)
     for index in range(3):

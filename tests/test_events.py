@@ -27,7 +27,7 @@ def feed(detector, predictions, period=0.2):
 
 
 def test_one_gesture_held_for_seconds_fires_once():
-    detector = GestureEvents(CLASSES, threshold=0.6, smoothing=3)
+    detector = GestureEvents(CLASSES, threshold=0.6, smoothing=0.5)
     held = (
         [probabilities("No gesture", 0.9)] * 5
         + [probabilities("Swiping Left", 0.9)] * 15
@@ -39,7 +39,7 @@ def test_one_gesture_held_for_seconds_fires_once():
 
 
 def test_a_flicker_within_a_gesture_does_not_fire_twice():
-    detector = GestureEvents(CLASSES, threshold=0.5, smoothing=1, cooldown=1.0)
+    detector = GestureEvents(CLASSES, threshold=0.5, smoothing=0.1, cooldown=1.0)
     # Swiping Left, with one prediction where Swiping Right tops it, then Swiping Left again
     flicker = (
         [probabilities("Swiping Left", 0.8)] * 3
@@ -50,16 +50,16 @@ def test_a_flicker_within_a_gesture_does_not_fire_twice():
 
 
 def test_hovering_at_the_threshold_fires_once_and_again_only_after_release():
-    detector = GestureEvents(CLASSES, threshold=0.5, release=0.3, smoothing=1, cooldown=0.0)
+    detector = GestureEvents(CLASSES, threshold=0.5, release=0.3, smoothing=0.1, cooldown=0.0)
     hovering = [probabilities("Thumb Up", s) for s in (0.52, 0.45, 0.55, 0.48, 0.51)]
     assert len(feed(detector, hovering)) == 1  # hysteresis: 0.45 is above the release
-    detector = GestureEvents(CLASSES, threshold=0.5, release=0.3, smoothing=1, cooldown=0.0)
+    detector = GestureEvents(CLASSES, threshold=0.5, release=0.3, smoothing=0.1, cooldown=0.0)
     again = [probabilities("Thumb Up", s) for s in (0.6, 0.2, 0.6)]
     assert len(feed(detector, again)) == 2  # it fell below the release in between: a new gesture
 
 
 def test_gestures_in_a_row_each_fire_and_the_background_never_does():
-    detector = GestureEvents(CLASSES, threshold=0.5, smoothing=2, cooldown=1.0)
+    detector = GestureEvents(CLASSES, threshold=0.5, smoothing=0.3, cooldown=1.0)
     row = [probabilities("No gesture", 0.95)] * 8
     for label in ("Swiping Left", "Thumb Up", "Swiping Right"):
         row += [probabilities(label, 0.85)] * 12  # 2.4 s each, back to back
