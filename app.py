@@ -21,16 +21,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
 from actions import Actions, load_bindings
 from events import BACKGROUND, GestureEvents
 from live_input import make_buffer
 from record import Recorder
-from runs import load_run
+from runs import compiled_predictor, load_run
 from sources import Source
 
-RECENT = 100  # predictions (and their latencies) kept for the picture and the summary
+RECENT = 100  # prediction latencies kept for the picture and the summary
 
 
 class Recognizer:
@@ -49,7 +48,7 @@ class Recognizer:
         self.next_time = None
         self.latest = None  # (frame index, time, probabilities) of the newest prediction
         self.every, self.taken = every, 0
-        self.keep_all = True  # every prediction in `predictions`; else the last RECENT, so hours take no more memory
+        self.keep_all = True  # every prediction in `predictions`; off, hours of them take no memory
         self.predictions = []  # {"frame", "time", "label", "score", "top"}
         self.num_predictions = 0
         self.events = []  # every gesture event: {"event", "frame", "time", "score"}
@@ -123,9 +122,8 @@ class Recognizer:
             label, score, top = self.state()
             prediction = {"frame": index, "time": round(timestamp, 3), "label": label, "score": round(score, 4)}
             prediction["top"] = [[name, round(p, 4)] for name, p in top]
-            self.predictions.append(prediction)
-            if not self.keep_all and len(self.predictions) > 2 * RECENT:
-                del self.predictions[:RECENT]
+            if self.keep_all:
+                self.predictions.append(prediction)
             self.num_predictions += 1
             self.lines.append(prediction)
             if event:
@@ -151,12 +149,6 @@ class Recognizer:
             self.worker.join(timeout=10)
         if hasattr(self.buffer, "close"):
             self.buffer.close()
-
-
-def compiled_predictor(model):
-    """The model as one compiled graph: much faster per call than eager `model(clip)` or `predict`."""
-    call = tf.function(lambda clip: model(clip, training=False), reduce_retracing=True)
-    return lambda clip: call(tf.constant(clip)).numpy()
 
 
 def draw(frame, label, top, fps, latency_ms=float("nan")):
@@ -223,11 +215,16 @@ def run(args):
         print(f"{event['time']:8.2f} s  {event['event']} ({event['score']:.2f})" + (f" -> {done}" if done else ""), flush=True)
 
     predict = compiled_predictor(model)
-    recorder = Recorder(predict, config, classes, args.seconds, args.show_flow, args.keypoints) if args.mode == "record" else None
-    recognizer = Recognizer(
-        predict, config, classes, detector, background=not args.sync, buffer=buffer, on_event=on_event, every=args.every
-    )
-    recognizer.keep_all = bool(args.expect)  # the whole history, to score the video at the end
+    recorder, recognizer = None, None
+    if args.mode == "record":
+        recorder = Recorder(predict, config, classes, buffer, args.seconds, args.show_flow)
+        lines = collections.deque()  # the recordings' results, for the log
+    else:
+        recognizer = Recognizer(
+            predict, config, classes, detector, background=not args.sync, buffer=buffer, on_event=on_event, every=args.every
+        )
+        recognizer.keep_all = bool(args.expect)  # the whole history, to score the video at the end
+        lines = recognizer.lines
     writer, log = None, open(args.log, "w", encoding="utf-8") if args.log else None
     shown_times = collections.deque(maxlen=30)  # the display rate over the last second or so
     shown, fps = 0, 0.0
@@ -237,13 +234,14 @@ def run(args):
             frame, index, timestamp = item
             if args.duration and time.monotonic() - started > args.duration:
                 break
-            picture = cv2.flip(frame, 1) if args.mirror else frame.copy()  # a mirror for the person in front of it
+            # a mirror for the person in front of it; drawn on after the buffers have taken the frame
+            picture = cv2.flip(frame, 1) if args.mirror else frame
             shown_times.append(time.monotonic())
             fps = (len(shown_times) - 1) / (shown_times[-1] - shown_times[0]) if len(shown_times) > 1 else 0.0
             if recorder:
                 result = recorder.add(frame, index, timestamp)
                 if result:
-                    recognizer.lines.append(result)
+                    lines.append(result)
                     print(
                         f"Recording {result['recording']}: " + ", ".join(f"{name} {score:.2f}" for name, score in result["top"])
                     )
@@ -257,7 +255,7 @@ def run(args):
                     size = picture.shape[1::-1]
                     writer = cv2.VideoWriter(args.output, cv2.VideoWriter_fourcc(*"mp4v"), source.fps, size)
                 writer.write(picture)
-            write_lines(log, recognizer.lines)
+            write_lines(log, lines)
             if not args.no_display:
                 cv2.imshow("gestures", picture)
             key = read_key(args)
@@ -267,26 +265,28 @@ def run(args):
                 recorder.key(key, timestamp)
             shown += 1
     finally:
-        recognizer.close()
+        if recognizer:
+            recognizer.close()
+        elif hasattr(buffer, "close"):
+            buffer.close()
         if actions:
             actions.close()
         source.close()
         if writer:
             writer.release()
         if log:
-            write_lines(log, recognizer.lines)
+            write_lines(log, lines)
             log.close()
         if not args.no_display:
             cv2.destroyAllWindows()
-    latency = recognizer.latency_ms()
-    work = (
-        f"{recorder.count} recordings classified"
-        if recorder
-        else f"{recognizer.num_predictions} predictions, median {latency:.0f} ms each; {len(recognizer.events)} gesture events"
-    )
+    if recorder:
+        work = f"{recorder.count} recordings classified"
+    else:
+        latency, events = recognizer.latency_ms(), len(recognizer.events)
+        work = f"{recognizer.num_predictions} predictions, median {latency:.0f} ms each; {events} gesture events"
     dropped = f" ({source.dropped} stale frames dropped)" if not source.is_file else ""
     print(f"Showed {shown} frames at {fps:.1f} fps{dropped}; {work}" + (f"; wrote {args.output}" if args.output else ""))
-    if args.expect:
+    if args.expect and recognizer:
         sidecar = json.loads(Path(args.expect).read_text(encoding="utf-8"))
         recognised = score_gestures(recognizer.predictions, sidecar)
         missed = [g["label"] for g, ok in zip(sidecar["gestures"], recognised) if not ok]

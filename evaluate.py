@@ -86,19 +86,18 @@ def score_clips(model, config, split, data_dir, clips=1, crops=1, batch_size=16,
     With `classes`, the data's classes and labels are checked against them before any scoring."""
     if (clips > 1 or crops > 1) and config["modality"] == "keypoints":
         raise ValueError("--clips and --crops apply to frames and flow; a keypoint run sees whole clips.")
-    if classes is not None:
-        data = run_dataset(config, split, data_dir, augment=False, shuffle=False)
-        if data.classes != classes:
-            raise ValueError(f"{data_dir} has other classes than the run was trained on.")
-        if (data.labels < 0).any():
-            raise ValueError(f"Split {split!r} of {data_dir} has unlabelled clips; evaluate a labelled split.")
     total, first = 0.0, None
     for position in clip_positions(clips):
         for crop in CROPS[crops]:
             view = dict(position=position, crop=crop, augment=False, shuffle=False)
             data = run_dataset(config, split, data_dir, batch_size=batch_size, workers=workers, **view)
+            if first is None and classes is not None:  # checked on the first view, before any scoring
+                if data.classes != classes:
+                    raise ValueError(f"{data_dir} has other classes than the run was trained on.")
+                if (data.labels < 0).any():
+                    raise ValueError(f"Split {split!r} of {data_dir} has unlabelled clips; evaluate a labelled split.")
+            first = first if first is not None else data
             total = total + model.predict(data, verbose=0)
-            first = first or data
     return total / (clips * len(CROPS[crops])), first
 
 

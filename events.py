@@ -42,7 +42,7 @@ class GestureEvents:
         self.recent.append((time, np.asarray(probabilities, dtype=np.float64)))
         while self.recent[0][0] < time - self.smoothing - 1e-9:
             self.recent.popleft()
-        scores = self.smoothed()
+        scores = self.scores = self.smoothed()
         top = int(np.argmax(scores))
         score = float(scores[top])
         if top in self.background or score < self.release:
@@ -60,7 +60,7 @@ class GestureEvents:
         A background class is shown as nothing happening."""
         if not self.recent:
             return None, 0.0, []
-        scores = self.smoothed()
+        scores = self.scores  # as of the last prediction, not averaged again for every frame shown
         order = np.argsort(-scores)[:3]
         top = [(self.classes[i], float(scores[i])) for i in order]
         label = top[0][0] if scores[order[0]] >= self.threshold and order[0] not in self.background else None

@@ -19,10 +19,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from app import compiled_predictor
-from evaluate import model_version
+from evaluate import model_version, score_clips
 from prepare import read_index, write_atomic
-from runs import load_run, run_dataset
+from runs import compiled_predictor, load_run, run_dataset
 
 SPREAD = 10**6  # a stride too large for any clip: sampling then spreads the positions over the whole clip
 
@@ -34,8 +33,8 @@ def has_frame_features(model):
 def stream_outputs(model, config, split, data_dir, positions, batch_size=8, workers=2):
     """(scores (clips, classes), features (clips, positions, features) or None, labels) of one run."""
     if not has_frame_features(model):
-        data = run_dataset(config, split, data_dir, batch_size=batch_size, augment=False, shuffle=False, workers=workers)
-        return model.predict(data, verbose=0), None, data.labels
+        scores, data = score_clips(model, config, split, data_dir, batch_size=batch_size, workers=workers)
+        return scores, None, data.labels
     data = run_dataset(
         config, split, data_dir, batch_size=batch_size, num_frames=positions, stride=SPREAD, augment=False, shuffle=False
     )

@@ -51,6 +51,11 @@ class FrameBuffer:
         """Frames to add, `period` apart, before a clip is ready."""
         return self.frames.maxlen
 
+    def reset(self):
+        """Forgets every frame: the next clip is made of frames added from now on."""
+        self.frames.clear()
+        self.timed.clear()
+
     def clip(self):
         """(time, height, width, channels), built only when the model is free to take it."""
         if not self.timed:
@@ -87,6 +92,10 @@ class FlowBuffer:
     def needed(self):
         return self.flows.maxlen + 1  # flow is between consecutive frames
 
+    def reset(self):
+        self.flows.clear()
+        self.previous = None
+
     def clip(self):
         flows = list(self.flows)
         starts = range(0, (self.positions - 1) * self.stride + 1, self.stride)
@@ -109,6 +118,9 @@ class KeypointBuffer:
 
     def needed(self):
         return self.samples.maxlen
+
+    def reset(self):
+        self.samples.clear()
 
     def clip(self):
         return pose.keypoint_features(np.stack(self.samples))  # (samples, joints * 2)

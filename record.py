@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 import flow
-from live_input import make_buffer
+from datagenerator import sample_indices
 
 COUNTDOWN = 3.0  # seconds
 SPACE = ord(" ")
@@ -20,10 +20,10 @@ SPACE = ord(" ")
 class Recorder:
     """A state machine, fed every frame: waiting -> countdown -> recording -> showing the result."""
 
-    def __init__(self, predict, config, classes, seconds=3.0, show_flow=False, keypoints_model=None):
-        self.predict, self.config, self.classes = predict, config, classes
-        self.seconds, self.show_flow, self.keypoints_model = seconds, show_flow, keypoints_model
-        self.buffer = make_buffer(config, keypoints_model)  # what the model takes, and how far apart
+    def __init__(self, predict, config, classes, buffer, seconds=3.0, show_flow=False):
+        """`buffer` (live_input.make_buffer) makes the model's input, and says how far apart its frames are."""
+        self.predict, self.config, self.classes, self.buffer = predict, config, classes, buffer
+        self.seconds, self.show_flow = seconds, show_flow
         self.state, self.since = "waiting", 0.0
         self.recorded, self.next_time = [], None
         self.result, self.flow_picture, self.count = None, None, 0
@@ -55,17 +55,12 @@ class Recorder:
         return self.result
 
     def clip(self):
-        """The model's input from the recorded frames: the centred stretch one clip needs."""
-        buffer = make_buffer(self.config, self.keypoints_model)
-        needed = buffer.needed()
-        if len(self.recorded) >= needed:
-            start = (len(self.recorded) - needed) // 2
-            chosen = range(start, start + needed)
-        else:  # a short recording is spread out, frames repeated
-            chosen = np.round(np.linspace(0, len(self.recorded) - 1, needed)).astype(int)
-        for i in chosen:
-            buffer.add(self.recorded[i])
-        return buffer.clip()
+        """The model's input from the recorded frames: the centred stretch one clip needs, or all of
+        them spread out (frames repeated) when the recording is shorter."""
+        self.buffer.reset()
+        for i in sample_indices(len(self.recorded), self.buffer.needed(), stride=1):
+            self.buffer.add(self.recorded[i])
+        return self.buffer.clip()
 
     def draw(self, picture, timestamp):
         """The state on the picture: a prompt, the countdown, the red marker, or the result."""

@@ -72,6 +72,13 @@ def load_run(run_dir):
     return config, read_classes(run_dir), model
 
 
+def compiled_predictor(model):
+    """The model as one compiled graph, for the app, evaluation and benchmarks: much faster per call than eager
+    `model(clip)` or `predict`."""
+    call = tf.function(lambda clip: model(clip, training=False), reduce_retracing=True)
+    return lambda clip: call(tf.constant(clip)).numpy()
+
+
 def read_config(run_dir):
     """A run's config.json; a setting added since the run started reads as its default then."""
     return {**RUN_DEFAULTS, **json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))}

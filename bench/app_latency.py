@@ -16,10 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import network  # noqa: E402
-from app import compiled_predictor  # noqa: E402
 from costs import median_ms  # noqa: E402
 from datagenerator import preprocess_frame  # noqa: E402
-from runs import load_run  # noqa: E402
+from runs import compiled_predictor, load_run  # noqa: E402
 
 
 def main(argv=None):
