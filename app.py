@@ -24,7 +24,7 @@ import numpy as np
 
 from actions import Actions, load_bindings
 from events import BACKGROUND, GestureEvents
-from live_input import make_buffer
+from live_input import Pacer, make_buffer
 from record import Recorder
 from runs import compiled_predictor, load_run
 from sources import Source
@@ -45,7 +45,7 @@ class Recognizer:
         self.buffer = buffer or make_buffer(config)
         self.period = self.buffer.period  # seconds between the frames the model sees
         self.predict, self.on_event = predict, on_event
-        self.next_time = None
+        self.pacer = Pacer(self.period)
         self.latest = None  # (frame index, time, probabilities) of the newest prediction
         self.every, self.taken = every, 0
         self.keep_all = True  # every prediction in `predictions`; off, hours of them take no memory
@@ -71,12 +71,7 @@ class Recognizer:
             if not self.buffer.add(frame, timestamp):  # not enough frames yet
                 return
         else:
-            if self.next_time is not None and timestamp + 1e-6 < self.next_time:
-                return
-            if self.next_time is None or timestamp - self.next_time > self.period:
-                self.next_time = timestamp  # first frame, or the source stalled: restart the clock
-            self.next_time += self.period
-            if not self.buffer.add(frame):  # not enough frames yet
+            if not self.pacer.due(timestamp) or not self.buffer.add(frame):  # not due, or not enough frames yet
                 return
         self.taken += 1
         if (self.taken - 1) % self.every:

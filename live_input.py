@@ -18,6 +18,22 @@ from clip_io import resize_short_side
 from datagenerator import preprocess_flow, preprocess_frame
 
 
+class Pacer:
+    """Which source frames are due, `period` seconds apart by their timestamps, whatever the source's
+    rate; after a stall longer than a period the clock starts again from the next frame."""
+
+    def __init__(self, period):
+        self.period, self.next_time = period, None
+
+    def due(self, timestamp):
+        if self.next_time is not None and timestamp + 1e-6 < self.next_time:
+            return False
+        if self.next_time is None or timestamp - self.next_time > self.period:
+            self.next_time = timestamp  # the first frame, or the source stalled
+        self.next_time += self.period
+        return True
+
+
 class FrameBuffer:
     """The last `frames` frames, `stride` dataset frames apart, preprocessed as in training.
 

@@ -12,6 +12,7 @@ import numpy as np
 
 import flow
 from datagenerator import sample_indices
+from live_input import Pacer
 
 COUNTDOWN = 3.0  # seconds
 SPACE = ord(" ")
@@ -25,7 +26,7 @@ class Recorder:
         self.predict, self.config, self.classes, self.buffer = predict, config, classes, buffer
         self.seconds, self.show_flow = seconds, show_flow
         self.state, self.since = "waiting", 0.0
-        self.recorded, self.next_time = [], None
+        self.recorded, self.pacer = [], None
         self.result, self.flow_picture, self.count = None, None, 0
 
     def key(self, key, timestamp):
@@ -36,13 +37,12 @@ class Recorder:
     def add(self, frame, index, timestamp):
         """Takes a frame; returns the result {"recording", "frame", "time", "top"} once a recording is classified."""
         if self.state == "countdown" and timestamp - self.since >= COUNTDOWN:
-            self.state, self.since, self.recorded, self.next_time = "recording", timestamp, [], timestamp
+            self.state, self.since, self.recorded, self.pacer = "recording", timestamp, [], Pacer(self.buffer.period)
         if self.state != "recording":
             return None
         if timestamp - self.since < self.seconds - 1e-6:
-            if timestamp + 1e-6 >= self.next_time:  # frames at the rate the model was trained on
+            if self.pacer.due(timestamp):  # frames at the rate the model was trained on
                 self.recorded.append(frame.copy())
-                self.next_time += self.buffer.period
             return None
         self.count += 1
         probabilities = np.asarray(self.predict(self.clip()[None]))[0]
