@@ -4,7 +4,8 @@ Every builder takes a clip `(time, height, width, channels)` (or, for `pose_lstm
 `(frames, joints * 2)`) and returns a Keras functional model ending in class probabilities.
 Models are registered in `MODELS`. Layers whose names start with `head_`, and `predictions`, are
 the classifier head; everything else is the backbone, which `train.py --freeze-backbone-epochs`
-keeps frozen at first. I3D is big enough for its own file, `i3d.py`.
+keeps frozen at first. I3D is big enough for its own file, `i3d.py`, and so is the streaming
+TSM MobileNetV2, `streaming.py`.
 """
 
 import warnings
@@ -15,6 +16,7 @@ import numpy as np
 from keras import layers, ops
 
 from i3d import i3d
+from streaming import tsm_mobilenet
 
 # SlowFast variants as data. Stage widths are the slow pathway's bottleneck widths (the block
 # output is 4x wider); the fast pathway has `beta` of every width. `temporal` is the temporal
@@ -79,19 +81,20 @@ def slowfast(input_shape, num_classes, depths, widths, stem_width, temporal, alp
     frames with beta of the channels. Lateral connections fuse the fast pathway into the slow
     one after the stem and after res2, res3 and res4; both are pooled and concatenated before
     the classifier. The clip input holds the fast pathway's frames: the model takes every
-    alpha-th of them for the slow pathway itself, with a strided pooling of size 1.
+    alpha-th of them for the slow pathway itself. Every operation is one LiteRT runs natively
+    (export.py), so the stem pools each frame in 2D rather than with a 3D pooling.
     """
     num_frames = input_shape[0]
     if num_frames < alpha:
         raise ValueError(f"{name} needs at least alpha={alpha} frames per clip, got input_shape={input_shape}.")
     clip = keras.Input(shape=input_shape, name="clip")  # (batch, time, height, width, channels)
-    slow = layers.AveragePooling3D(pool_size=1, strides=(alpha, 1, 1), name="slow_frames")(clip)
+    slow = EveryNthFrame(alpha, name="slow_frames")(clip)
     fast_width = lambda width: max(1, int(round(width * beta)))  # noqa: E731
 
     slow = conv_bn(slow, stem_width, (1, 7, 7), (1, 2, 2), name="slow_stem")
     fast = conv_bn(clip, fast_width(stem_width), (5, 7, 7), (1, 2, 2), name="fast_stem")
-    slow = layers.MaxPooling3D((1, 3, 3), (1, 2, 2), padding="same", name="slow_stem_pool")(slow)
-    fast = layers.MaxPooling3D((1, 3, 3), (1, 2, 2), padding="same", name="fast_stem_pool")(fast)
+    slow = FrameMaxPool(name="slow_stem_pool")(slow)
+    fast = FrameMaxPool(name="fast_stem_pool")(fast)
     slow = lateral(slow, fast, alpha, name="lateral_stem")
 
     for stage, (depth, width, slow_temporal) in enumerate(zip(depths, widths, temporal), start=2):
@@ -108,6 +111,47 @@ def slowfast(input_shape, num_classes, depths, widths, stem_width, temporal, alp
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(clip, outputs, name=name)
+
+
+@keras.saving.register_keras_serializable(package="network")
+class EveryNthFrame(layers.Layer):
+    """Frames 0, step, 2 * step, ... of a clip (batch, time, ...): the slow pathway's input."""
+
+    def __init__(self, step, **kwargs):
+        super().__init__(**kwargs)
+        self.step = step
+
+    def call(self, clip):
+        return clip[:, :: self.step]
+
+    def compute_output_shape(self, input_shape):
+        frames = input_shape[1]
+        return (input_shape[0], None if frames is None else -(-frames // self.step), *input_shape[2:])
+
+    def get_config(self):
+        return {**super().get_config(), "step": self.step}
+
+
+@keras.saving.register_keras_serializable(package="network")
+class FrameMaxPool(layers.Layer):
+    """Max pooling of each frame of a clip (batch, time, height, width, channels) over `pool_size`
+    squares, `strides` apart, "same" padding: a (1, 3, 3) 3D pooling done as the 2D pooling it is."""
+
+    def __init__(self, pool_size=3, strides=2, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size, self.strides = pool_size, strides
+
+    def call(self, clip):
+        frames = ops.reshape(clip, (-1, *clip.shape[2:]))  # (batch * time, height, width, channels)
+        pooled = ops.max_pool(frames, self.pool_size, self.strides, padding="same")
+        return ops.reshape(pooled, (-1, clip.shape[1], *pooled.shape[1:]))
+
+    def compute_output_shape(self, input_shape):
+        batch, frames, height, width, channels = input_shape
+        return (batch, frames, -(-height // self.strides), -(-width // self.strides), channels)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides}
 
 
 def _slowfast_builder(variant):
@@ -160,13 +204,7 @@ def imagenet_backbone(application, input_shape, weights):
         warnings.filterwarnings("ignore", "This model usually expects", UserWarning)
         backbone = application(input_shape=input_shape, include_top=False, weights=None, pooling="avg")  # a bad shape fails here
     if weights == "imagenet":
-        try:
-            source = application(input_shape=(height, width, 3), include_top=False, weights="imagenet", pooling="avg")
-        except Exception as error:  # no network, a proxy, a half-downloaded file
-            raise ValueError(
-                f"Could not load {application.__name__}'s ImageNet weights ({type(error).__name__}: {error}). Without a "
-                "network, use --weights none to train from scratch, or --weights PATH for a weights file you have."
-            ) from error
+        source = load_application(application, weights, (height, width, 3), pooling="avg")
         for layer, source_layer in zip(backbone.layers, source.layers, strict=True):  # RGB weights pass unchanged
             layer.set_weights([cross_modality(w, s.shape) for w, s in zip(source_layer.get_weights(), layer.weights)])
     elif weights is not None:
@@ -174,6 +212,22 @@ def imagenet_backbone(application, input_shape, weights):
             raise ValueError(f"Weights file {weights} not found: give the path of a {application.__name__} weights file.")
         backbone.load_weights(weights)
     return backbone
+
+
+def load_application(application, weights, input_shape, **options):
+    """A keras.applications network without its head, with `weights`: "imagenet" (Keras downloads
+    them once) or the path of a weights file; a clear error where neither can be had."""
+    if weights != "imagenet" and not Path(weights).is_file():
+        raise ValueError(f"Weights file {weights} not found: give the path of a {application.__name__} weights file.")
+    try:
+        with warnings.catch_warnings():  # "`input_shape` is undefined or non-square": ImageNet weights fit any size
+            warnings.filterwarnings("ignore", ".*input_shape.*", UserWarning)
+            return application(input_shape=input_shape, include_top=False, weights=weights, **options)
+    except Exception as error:  # no network, a proxy, a half-downloaded file, a file of another network
+        raise ValueError(
+            f"Could not load {application.__name__}'s weights from {weights} ({type(error).__name__}: {error}). Without a "
+            "network, use --weights none to train from scratch, or --weights PATH for a weights file you have."
+        ) from error
 
 
 def cross_modality(weight, shape):
@@ -267,8 +321,10 @@ MODELS["mobilenet_gru"] = lambda input_shape, num_classes, **options: mobilenet_
 MODELS["i3d"] = i3d
 MODELS["two_stream"] = two_stream
 MODELS["pose_lstm"] = pose_lstm
-PRETRAINED = {"mobilenet_lstm", "mobilenet_gru", "two_stream", "i3d"}  # the models that take weights=
-IMAGENET = {"mobilenet_lstm", "mobilenet_gru", "two_stream"}  # and of those, the ones Keras has ImageNet weights for
+MODELS["tsm_mobilenet"] = tsm_mobilenet
+PRETRAINED = {"mobilenet_lstm", "mobilenet_gru", "two_stream", "i3d", "tsm_mobilenet"}  # the models that take weights=
+IMAGENET = {"mobilenet_lstm", "mobilenet_gru", "two_stream", "tsm_mobilenet"}  # of those, with ImageNet weights in Keras
+STREAMING = {"tsm_mobilenet"}  # also run frame by frame (streaming.py)
 KEYPOINT_MODELS = {"pose_lstm"}  # input (frames, joints * 2) instead of a clip
 DEFAULT_MODEL = "slowfast"
 

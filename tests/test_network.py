@@ -16,6 +16,7 @@ TINY_INPUT = {
     "i3d": (8, 32, 32, 3),
     "two_stream": (2, 71, 71, 4),  # Xception's smallest input; a motion stream of 2 flow pairs
     "pose_lstm": (9, 34),  # 9 samples of 17 joints
+    "tsm_mobilenet": (4, 32, 32, 1),
 }
 
 
