@@ -2,10 +2,12 @@
 
     python app.py                                   # webcam 0, model from model/
     python app.py --source clip.mp4 --no-display --output annotated.mp4 --log predictions.jsonl
+    python app.py --model model/export/model.tflite # an exported model (export.py)
 
 Frames are taken at the rate the model was trained on (the dataset's frame rate divided by
 the run's stride), whatever the camera delivers, so gestures keep their speed. The model runs
-in a background thread on the latest frames, so the picture never waits for it. A label is
+in a background thread on the latest frames, so the picture never waits for it; a streaming
+model (tsm_mobilenet) takes each frame once as it comes and carries its state. A label is
 shown only when its score, averaged over the last few predictions, is above the threshold.
 Press q or Esc to quit. `--mode record` records a few seconds on a key press and classifies them (record.py).
 """
@@ -24,10 +26,13 @@ import numpy as np
 
 from actions import Actions, load_bindings
 from events import BACKGROUND, GestureEvents
+from exported import load_export
 from live_input import Pacer, make_buffer
+from network import STREAMING
 from record import Recorder
 from runs import compiled_predictor, load_run
 from sources import Source
+from streaming import Stream
 
 RECENT = 100  # prediction latencies kept for the picture and the summary
 
@@ -56,7 +61,8 @@ class Recognizer:
         self.latencies = collections.deque(maxlen=RECENT)
         self.lock = threading.RLock()  # _run holds it while it calls state()
         self.error = None  # an exception of the worker thread, raised again in add()
-        self.job = None
+        self.jobs, self.busy = collections.deque(), False  # a clip model gets one at a time, a stream every frame
+        self.sequential = getattr(self.buffer, "sequential", False)
         self.wake = threading.Condition(self.lock)
         self.background = background
         if background:
@@ -74,7 +80,7 @@ class Recognizer:
             if not self.pacer.due(timestamp) or not self.buffer.add(frame):  # not due, or not enough frames yet
                 return
         self.taken += 1
-        if (self.taken - 1) % self.every:
+        if (self.taken - 1) % self.every and not self.sequential:
             return
         if not self.background:
             self._run(self.buffer.clip()[None], index, timestamp)
@@ -82,35 +88,38 @@ class Recognizer:
         with self.lock:
             if self.error is not None:
                 raise self.error
-            if self.job is not None:  # the model is busy: no clip is built for it
+            if (self.busy or self.jobs) and not self.sequential:  # the model is busy: no clip is built for it
                 return
         clip = self.buffer.clip()[None]  # (1, time, height, width, channels); only this thread hands out jobs
         with self.lock:
-            self.job = (clip, index, timestamp)
+            self.jobs.append((clip, index, timestamp))
             self.wake.notify()
 
     def _work(self):
         while True:
             with self.lock:
-                while self.job is None and self.running:
+                while not self.jobs and self.running:
                     self.wake.wait()
-                if not self.running:
+                if not self.jobs:  # closed, and a stream's frames all taken
                     return
-                clip, index, timestamp = self.job
+                job, self.busy = self.jobs.popleft(), True
             try:
-                self._run(clip, index, timestamp)
+                self._run(*job)
             except Exception as error:  # noqa: BLE001 - handed to the main thread
                 with self.lock:
                     self.error = error
                 return
             finally:
                 with self.lock:
-                    self.job = None
+                    self.busy = False
 
     def _run(self, clip, index, timestamp):
         started = time.perf_counter()
-        probabilities = np.asarray(self.predict(clip))[0]
+        probabilities = self.predict(clip)
         self.latencies.append(time.perf_counter() - started)
+        if probabilities is None:  # a stream before its first whole clip
+            return
+        probabilities = np.asarray(probabilities)[0]
         with self.lock:
             self.latest = (index, timestamp, probabilities)
             event = self.detector.update(probabilities, index, timestamp)
@@ -144,6 +153,16 @@ class Recognizer:
             self.worker.join(timeout=10)
         if hasattr(self.buffer, "close"):
             self.buffer.close()
+
+
+def load_predictor(export, run):
+    """(config, classes, predict clips -> probabilities, a streaming.Stream or None) of an exported model
+    (export.py) or else a run folder. A streaming model runs live frame by frame, carrying its state."""
+    if export:
+        config, classes, model = load_export(export)
+        return config, classes, model.predict, model if isinstance(model, Stream) else None
+    config, classes, model = load_run(run)
+    return config, classes, compiled_predictor(model), Stream(model) if config["model"] in STREAMING else None
 
 
 def draw(frame, label, top, fps, latency_ms=float("nan")):
@@ -198,18 +217,19 @@ def run(args):
     has_screen = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or not sys.platform.startswith("linux")
     if not args.no_display and not has_screen:
         raise OSError("No display to open a window on; use --no-display (with --output FILE.mp4 to see the result).")
-    config, classes, model = load_run(args.run)
+    config, classes, predict, stream = load_predictor(args.model, args.run)
     background = [label.strip() for label in args.background.split(",") if label.strip()]
     detector = GestureEvents(classes, args.threshold, args.release, args.cooldown, args.smoothing, background)
     actions = Actions(load_bindings(args.bindings, classes)) if args.bindings else None
-    buffer = make_buffer(config, args.keypoints)
+    buffer = make_buffer(config, args.keypoints, stream=stream is not None and args.mode == "live")
     source = Source(args.source, args.width, args.height, args.fps, realtime=not (args.sync or args.fast), loop=args.loop)
 
     def on_event(event):  # in the inference thread: an action must not hold up the picture
         done = actions(event) if actions else None
         print(f"{event['time']:8.2f} s  {event['event']} ({event['score']:.2f})" + (f" -> {done}" if done else ""), flush=True)
 
-    predict = compiled_predictor(model)
+    if stream is not None and args.mode == "live":  # frame by frame: each due frame steps the stream
+        predict = lambda frame: None if (p := stream.step(frame[0, 0])) is None else p[None]  # noqa: E731
     recorder, recognizer = None, None
     if args.mode == "record":
         recorder = Recorder(predict, config, classes, buffer, args.seconds, args.show_flow)
@@ -297,6 +317,7 @@ def run(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default="model", help="run folder written by train.py (default: model)")
+    parser.add_argument("--model", metavar="EXPORT", help="an exported model (export.py) to run instead of --run's")
     parser.add_argument("--source", default="0", help="camera index, video file or stream URL (default: 0)")
     parser.add_argument("--width", type=int, help="camera picture width to ask for (default: the camera's)")
     parser.add_argument("--height", type=int, help="camera picture height to ask for (default: the camera's)")

@@ -2,12 +2,14 @@
 
     python evaluate.py --run model [--data DATA_DIR] [--split validation] [--clips 10] [--crops 3]
     python evaluate.py --fuse RUN_SPATIAL RUN_MOTION [--weights 1,1.5]   # two streams, see fusion.py
+    python evaluate.py --model model/export/model_int8.tflite           # an exported model (export.py)
 
 Each clip is looked at in `--clips` windows spread evenly over its length (1: the centred one, as in
 validation) and, with `--crops 3`, in three views along the frame's long side; its score is the
 average of their class probabilities, as the papers' multi-clip testing does. Writes into the run
 folder `metrics.json` (the figures, per-class accuracy and the most frequent confusions),
-`scores.npz` (every clip's name, label and class probabilities) and `confusion.png`.
+`scores.npz` (every clip's name, label and class probabilities) and `confusion.png`; for an
+exported model, NAME.metrics.json and NAME.confusion.png beside it.
 """
 
 import argparse
@@ -16,8 +18,10 @@ import os
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 
+from exported import load_export
 from prepare import write_atomic
 from runs import load_run, run_dataset, save_figure
 
@@ -97,7 +101,10 @@ def score_clips(model, config, split, data_dir, clips=1, crops=1, batch_size=16,
                 if (data.labels < 0).any():
                     raise ValueError(f"Split {split!r} of {data_dir} has unlabelled clips; evaluate a labelled split.")
             first = first if first is not None else data
-            total = total + model.predict(data, verbose=0)
+            if isinstance(model, keras.Model):
+                total = total + model.predict(data, verbose=0)
+            else:  # an export (exported.py), batch by batch
+                total = total + np.concatenate([model.predict(data[i][0]) for i in range(len(data))])
     return total / (clips * len(CROPS[crops])), first
 
 
@@ -116,10 +123,15 @@ def save_scores(path, data, probabilities, classes, views):
     os.replace(temporary, path)
 
 
-def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=2, clips=1, crops=1):
-    """Returns the metrics dict and writes metrics.json, scores.npz and confusion.png into the run folder."""
-    run_dir = Path(run_dir)
-    config, classes, model = load_run(run_dir)
+def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=2, clips=1, crops=1, export=None):
+    """Returns the metrics dict and writes metrics.json, scores.npz and confusion.png into the run folder,
+    or for an `export` (a file of export.py), NAME.metrics.json and NAME.confusion.png beside it."""
+    if export:
+        config, classes, model = load_export(export)
+        run_dir, prefix = Path(export).parent, f"{Path(export).name}."
+    else:
+        config, classes, model = load_run(run_dir)
+        run_dir, prefix = Path(run_dir), ""
     data_dir = data_dir or config["data"]
     probabilities, data = score_clips(model, config, split, data_dir, clips, crops, batch_size, workers, classes)
     predictions = probabilities.argmax(axis=1)
@@ -136,11 +148,12 @@ def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=
         "per_class": classes_seen,
         "top_confusions": top_confusions(matrix, classes),
     }
-    write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    save_scores(run_dir / "scores.npz", data, probabilities, classes, (clips, crops))
+    write_atomic(run_dir / f"{prefix}metrics.json", json.dumps(metrics, indent=1) + "\n")
+    if not export:  # scores for fusion are the Keras model's
+        save_scores(run_dir / "scores.npz", data, probabilities, classes, (clips, crops))
     views = f"{clips} clip{'s' if clips > 1 else ''} x {crops} crop{'s' if crops > 1 else ''}"
-    title = f"{config['model']} on {split} ({views}): top-1 {metrics['top1']:.3f} ({metrics['num_clips']} clips)"
-    plot_confusion(matrix, classes, run_dir / "confusion.png", title)
+    title = f"{prefix[:-1] or config['model']} on {split} ({views}): top-1 {metrics['top1']:.3f} ({metrics['num_clips']} clips)"
+    plot_confusion(matrix, classes, run_dir / f"{prefix}confusion.png", title)
     return metrics
 
 
@@ -164,6 +177,7 @@ def report(metrics):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default="model", help="run folder written by train.py (default: model)")
+    parser.add_argument("--model", metavar="EXPORT", help="an exported model (export.py) to measure instead of --run's")
     parser.add_argument("--data", help="prepared data folder (default: the one the run trained on)")
     parser.add_argument(
         "--split", default="validation", choices=("train", "validation", "test"), help="split to measure (default: validation)"
@@ -183,11 +197,14 @@ def main(argv=None):
     if args.fuse:
         return fuse_runs(args, parser)
     try:
-        metrics = evaluate(args.run, args.data, args.split, args.batch_size, args.workers, args.clips, args.crops)
+        metrics = evaluate(args.run, args.data, args.split, args.batch_size, args.workers, args.clips, args.crops, args.model)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"evaluate.py: {error}")
     print(report(metrics))
-    print(f"wrote metrics.json, scores.npz and confusion.png into {args.run}")
+    if args.model:
+        print(f"wrote {args.model}.metrics.json and {args.model}.confusion.png")
+    else:
+        print(f"wrote metrics.json, scores.npz and confusion.png into {args.run}")
     return metrics
 
 

@@ -82,6 +82,33 @@ class FrameBuffer:
         return np.stack([self.timed[i][1] for i in nearest])
 
 
+class StreamBuffer:
+    """For a streaming model (streaming.py): each due frame, preprocessed, goes to the model on its own,
+    in order; the model carries what it needs of the past."""
+
+    slides = False
+    sequential = True  # every frame must reach the model, in order
+
+    def __init__(self, config):
+        self.size, self.channels = (config["size"],) * 2, config["channels"]
+        self.period = config["stride"] / config["fps"]
+        self.frame = None
+
+    def add(self, frame):
+        self.frame = preprocess_frame(frame, self.size, self.channels)
+        return True
+
+    def needed(self):
+        return 1
+
+    def reset(self):
+        self.frame = None
+
+    def clip(self):
+        """(1, height, width, channels): the newest frame."""
+        return self.frame[None]
+
+
 class FlowBuffer:
     """Optical flow between consecutive dataset-rate frames, stacked as the data generator stacks it.
 
@@ -145,9 +172,12 @@ class KeypointBuffer:
         self.landmarker.close()
 
 
-def make_buffer(config, keypoints_model=None):
-    """What turns camera frames into the run's input: frames, optical flow or keypoints."""
+def make_buffer(config, keypoints_model=None, stream=False):
+    """What turns camera frames into the run's input: frames (one at a time for a `stream`), optical
+    flow or keypoints."""
     modality = config.get("modality", "frames")  # a hand-made config of frames may leave it out
+    if stream:
+        return StreamBuffer(config)
     if modality != "keypoints":
         return FlowBuffer(config) if modality == "flow" else FrameBuffer(config)
     trained = config["keypoints"]

@@ -107,12 +107,20 @@ def inverted_residual(x, expansion, filters, stride, name, layer, shift):
 
 
 def batch_norm(name):
-    return layers.BatchNormalization(epsilon=1e-3, momentum=0.999, name=name)
+    """MobileNetV2's batch normalisation, but with momentum 0.9 (Keras's is 0.999): its statistics
+    then settle within an epoch of a small dataset."""
+    return layers.BatchNormalization(epsilon=1e-3, momentum=0.9, name=name)
 
 
-def frame_features(x, alpha, layer, shift):
+def frame_features(x, alpha, layer, shift, motion=True):
     """MobileNetV2 on frames (batch, height, width, channels) -> pooled features (batch, 1280), with
-    keras.applications.MobileNetV2's layer names, so its ImageNet weights fit."""
+    keras.applications.MobileNetV2's layer names, so its ImageNet weights fit. With `motion`, each
+    frame comes with its difference from the previous one (TSN's RGB difference, Wang et al. 2016,
+    arXiv:1608.00859): what moved, at full resolution, where the shifts see it only deep down."""
+    if motion:
+        previous = shift(x, "input_shift")  # a shift of every channel: the previous frame (zeros for the first)
+        difference = layer("input_difference", lambda n: layers.Subtract(name=n))([x, previous])
+        x = layer("input_motion", lambda n: layers.Concatenate(name=n))([x, difference])
     x = layer("Conv1", lambda n: layers.Conv2D(make_divisible(32 * alpha), 3, 2, padding="same", use_bias=False, name=n))(x)
     x = layer("bn_Conv1", batch_norm)(x)
     x = layer("Conv1_relu", lambda n: layers.ReLU(6.0, name=n))(x)
@@ -130,12 +138,17 @@ def frame_features(x, alpha, layer, shift):
     return layer("frame_pool", lambda n: layers.GlobalAveragePooling2D(name=n))(x)
 
 
-def tsm_mobilenet(input_shape, num_classes, alpha=0.5, shift_div=8, dropout=0.2, weights=None, name="tsm_mobilenet"):
-    """The clip model: (batch, frames, height, width, channels) -> class probabilities (batch, classes)."""
+def tsm_mobilenet(input_shape, num_classes, alpha=0.5, shift_div=8, motion=True, dropout=0.2, weights=None, name="tsm_mobilenet"):
+    """The clip model: (batch, frames, height, width, channels) -> class probabilities (batch, classes).
+    `alpha` scales MobileNetV2's widths; `shift_div`: 1 / the share of channels shifted in a block."""
     frames = input_shape[0]
     clip = keras.Input(shape=input_shape, name="clip")
     x = MergeFrames(name="merge_frames")(clip)
-    features = frame_features(x, alpha, lambda n, make: make(n), lambda x, n: TemporalShift(frames, shift_div, name=n)(x))
+
+    def shift(x, name):
+        return TemporalShift(frames, 1 if name == "input_shift" else shift_div, name=name)(x)
+
+    features = frame_features(x, alpha, lambda n, make: make(n), shift, motion)
     x = SplitFrames(frames, name="split_frames")(features)  # (batch, frames, features)
     x = layers.GlobalAveragePooling1D(name="head_pool")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
@@ -152,7 +165,7 @@ def load_backbone_weights(model, frame_shape, alpha, weights):
     from network import cross_modality, load_application
 
     source = load_application(keras.applications.MobileNetV2, weights, (*frame_shape[:2], 3), alpha=alpha)
-    for source_layer in source.layers:
+    for source_layer in source.layers:  # the first convolution of a `motion` model takes twice the channels
         if source_layer.weights:
             target = model.get_layer(source_layer.name)
             target.set_weights([cross_modality(w, t.shape) for w, t in zip(source_layer.get_weights(), target.weights)])
@@ -169,10 +182,11 @@ def stream_model(model):
         moved = x.shape[-1] // model.get_layer(name).shift_div
         state = keras.Input(shape=(*x.shape[1:-1], moved), name=f"{name}_state")
         states.append(state)
-        next_states.append(x[:, :, :, :moved])
-        return ops.concatenate([state, x[:, :, :, moved:]], axis=-1)
+        next_states.append(x[:, :, :, :moved] if moved < x.shape[-1] else x)
+        return ops.concatenate([state, x[:, :, :, moved:]], axis=-1) if moved < x.shape[-1] else state
 
-    features = frame_features(frame, None, lambda n, make: model.get_layer(n), shift)
+    motion = any(layer.name == "input_shift" for layer in model.layers)
+    features = frame_features(frame, None, lambda n, make: model.get_layer(n), shift, motion)
     history = keras.Input(shape=(frames - 1, features.shape[-1]), name="history_state")
     window = ops.concatenate([history, ops.expand_dims(features, 1)], axis=1)  # the last `frames` frames' features
     probabilities = model.get_layer("predictions")(ops.mean(window, axis=1))

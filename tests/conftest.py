@@ -42,6 +42,14 @@ def trained_run(prepared_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def stream_run(prepared_dir, tmp_path_factory):
+    """A run folder after 2 epochs of the streaming model (tsm_mobilenet) on the tiny set."""
+    run = tmp_path_factory.mktemp("stream_run")
+    train.main(["--data", str(prepared_dir), "--run", str(run), "--model", "tsm_mobilenet", "--epochs", "2", *TINY])
+    return run
+
+
+@pytest.fixture(scope="session")
 def gesture_video(tmp_path_factory):
     path = tmp_path_factory.mktemp("video") / "gestures.mp4"
     synthetic.write_video(path, seed=3, num_gestures=2, height=120, width=160)

@@ -1,0 +1,86 @@
+"""export.py: every format and quantisation on a trained run, checked; app.py and evaluate.py take exports."""
+
+import json
+
+import numpy as np
+import pytest
+
+import app
+import evaluate
+import export
+from exported import load_export
+from runs import load_run, run_dataset
+from streaming import Stream
+
+EXPORTS = [(fmt, quantize) for fmt, kinds in export.QUANTIZE.items() for quantize in kinds]
+
+
+def validation_clips(run):
+    config = load_run(run)[0]
+    data = run_dataset(config, "validation", augment=False, shuffle=False, batch_size=9)
+    return data[0][0]
+
+
+@pytest.mark.parametrize("fmt,quantize", EXPORTS)
+def test_each_export_matches_the_keras_model(trained_run, fmt, quantize, capsys):
+    result = export.main(["--run", str(trained_run), "--format", fmt, "--quantize", quantize])
+    assert "top-1 agrees with the Keras model" in capsys.readouterr().out
+    path = trained_run / "export" / export.export_name(fmt, quantize)
+    recorded = json.loads((trained_run / "export" / "exports.json").read_text())[path.name]
+    assert recorded["clips"] == 9 and recorded["quantize"] == quantize and result["path"] == str(path)
+    clips = validation_clips(trained_run)
+    expected = load_run(trained_run)[2].predict(clips, verbose=0)
+    config, classes, model = load_export(path)  # from the export folder alone
+    assert classes == json.loads((trained_run / "classes.json").read_text()) and config["frames"] == 8
+    got = model.predict(clips)
+    tolerance = {"none": 1e-5, "float16": 1e-2, "int8": 5e-2}[quantize]
+    np.testing.assert_allclose(got, expected, atol=tolerance)
+    if quantize == "none":
+        assert recorded["agreement"] == 1.0 and recorded["max_difference"] < 1e-5
+
+
+def test_a_streaming_run_exports_its_step_model_with_the_state(stream_run):
+    export.main(["--run", str(stream_run), "--format", "litert"])
+    config, _, stream = load_export(stream_run / "export" / "model.tflite")
+    assert isinstance(stream, Stream) and stream.frames == config["frames"] == 8
+    assert [name for name, _ in stream.shapes][-1] == "history_state" and len(stream.shapes) == 12
+    clips = validation_clips(stream_run)[:3]
+    keras_stream = Stream(load_run(stream_run)[2])
+    for clip in clips:  # frame by frame, the state going out of the file and back in
+        stream.reset(), keras_stream.reset()
+        for frame in clip:
+            got, expected = stream.step(frame), keras_stream.step(frame)
+            assert (got is None) == (expected is None)
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_an_export_that_disagrees_fails_and_is_not_kept(trained_run, stream_run, monkeypatch):
+    other = load_run(stream_run)[2]  # another model's file where the run's should be
+    convert = export.convert_litert
+    monkeypatch.setattr(export, "convert_litert", lambda model, quantize, calibration: convert(other, quantize, calibration))
+    monkeypatch.setattr(export, "export_name", lambda fmt, quantize: "wrong.tflite")
+    with pytest.raises(ValueError, match="agrees with the Keras model on only"):
+        export.export(trained_run, "litert")
+    assert not (trained_run / "export" / "wrong.tflite").exists()
+    assert not list((trained_run / "export").glob(".tmp_*"))
+
+
+def test_quantisations_that_do_not_apply_are_refused(trained_run):
+    with pytest.raises(SystemExit, match="does not apply to savedmodel"):
+        export.main(["--run", str(trained_run), "--format", "savedmodel", "--quantize", "int8"])
+
+
+def test_app_and_evaluate_take_an_exported_file(trained_run, gesture_video, tmp_path):
+    path = trained_run / "export" / "model_float16.tflite"
+    if not path.exists():
+        export.main(["--run", str(trained_run), "--format", "litert", "--quantize", "float16"])
+    metrics = evaluate.main(["--model", str(path)])
+    assert metrics["top1"] == pytest.approx(evaluate.evaluate(trained_run)["top1"])
+    assert (path.parent / "model_float16.tflite.metrics.json").is_file()
+    logs = []
+    for source in (["--run", str(trained_run)], ["--model", str(path)]):
+        log = tmp_path / f"{len(logs)}.jsonl"
+        app.main([*source, "--source", str(gesture_video), "--no-display", "--sync", "--threshold", "0", "--log", str(log)])
+        logs.append([json.loads(line) for line in log.read_text().splitlines() if "event" not in line])
+    assert [p["frame"] for p in logs[0]] == [p["frame"] for p in logs[1]]
+    np.testing.assert_allclose([p["score"] for p in logs[0]], [p["score"] for p in logs[1]], atol=2e-3)
