@@ -75,3 +75,16 @@ def test_the_app_steps_a_streaming_run_on_every_frame_it_takes(stream_run, gestu
     # 12 fps source, stride 2: every other frame is due; 8 frames make the first clip, then one prediction per frame
     expected = list(range(14, sidecar["num_frames"], 2))
     assert counts[0] == counts[1] == (len(expected), expected)
+
+
+def test_mobilenet_v2_weights_load_by_layer_name(tmp_path):
+    source = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.5, include_top=False, weights=None)
+    path = tmp_path / "mobilenet_v2.weights.h5"
+    source.save_weights(path)
+    model = network.build_model("tsm_mobilenet", SHAPE, num_classes=4, weights=str(path))
+    for name in ("block_5_expand", "block_16_project_BN", "Conv_1"):
+        for got, expected in zip(model.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(got, expected)
+    # gray frame and its difference: the RGB kernel averaged over the colours, for each of the 2 channels
+    kernel = source.get_layer("Conv1").get_weights()[0]
+    np.testing.assert_allclose(model.get_layer("Conv1").get_weights()[0], np.repeat(kernel.mean(2, keepdims=True), 2, 2))
