@@ -330,7 +330,7 @@ def main(argv=None):
     parser.add_argument("--show-flow", action="store_true", help="with --mode record: show the recording's optical flow")
     parser.add_argument("--loop", action="store_true", help="play a video file over and over")
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: at the end, or q)")
-    parser.add_argument("--every", type=int, default=1, help="clip models: predict on every N-th frame the model takes (default: 1)")
+    parser.add_argument("--every", type=int, default=1, help="clip models: predict on every N-th frame taken (default: 1)")
     parser.add_argument("--no-display", action="store_true", help="no window (for servers; use --output to see the result)")
     parser.add_argument("--output", help="write the annotated video to this .mp4 file")
     parser.add_argument("--log", help="write a JSON line per prediction and per gesture event to this file")
