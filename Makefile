@@ -33,7 +33,7 @@ bench: $(BIN)/activate
 	$(BIN)/python bench/app_latency.py
 	$(BIN)/python bench/prepare_speed.py
 	$(BIN)/python bench/models.py
-	$(BIN)/python bench/streaming.py
+	$(BIN)/python bench/stream_latency.py
 
 clean:
 	rm -rf $(DEMO)

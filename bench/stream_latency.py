@@ -1,7 +1,7 @@
 """Milliseconds per new frame: the streaming model against SlowFast re-run on every window, in Keras
 and as LiteRT exports, on 1 and 2 CPU cores, with each one's top-1 on the same validation clips.
 
-    python bench/streaming.py [--data demo/data] [--runs bench/streaming_runs] [--frames 100]
+    python bench/stream_latency.py [--data demo/data] [--runs bench/streaming_runs] [--frames 100]
 
 Trains `slowfast` and `tsm_mobilenet` with the demo's recipe where their run folders have no model
 yet (`make demo` prepares demo/data), exports both to LiteRT (export.py), evaluates all four, then
