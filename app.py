@@ -35,13 +35,15 @@ from sources import Source
 from streaming import Stream
 
 RECENT = 100  # prediction latencies kept for the picture and the summary
+BACKLOG = 30  # frames a stream may have waiting before the picture waits for it (5 s at Jester's 6 a second)
 
 
 class Recognizer:
     """Keeps the last frames the model needs and turns them into predictions and gesture events."""
 
     def __init__(self, predict, config, classes, detector=None, background=True, buffer=None, on_event=None, every=1):
-        """`predict` maps a clip (1, time, height, width, channels) to probabilities (1, classes);
+        """`predict` maps a clip (1, time, height, width, channels) to probabilities (1, classes), or
+        for a stream's buffer (live_input.StreamBuffer) one frame (1, 1, ...) to them or to None;
         `detector` (an events.GestureEvents) smooths them and finds gesture events, each handed to
         `on_event`; `buffer` (default: the run's frames or flow) turns source frames into clips;
         a prediction starts on every `every`-th frame the model takes, when the model is free."""
@@ -92,17 +94,20 @@ class Recognizer:
                 return
         clip = self.buffer.clip()[None]  # (1, time, height, width, channels); only this thread hands out jobs
         with self.lock:
+            while len(self.jobs) >= BACKLOG and self.error is None:  # a stream needs every frame: wait for it
+                self.wake.wait(timeout=1)
             self.jobs.append((clip, index, timestamp))
-            self.wake.notify()
+            self.wake.notify_all()
 
     def _work(self):
         while True:
             with self.lock:
                 while not self.jobs and self.running:
                     self.wake.wait()
-                if not self.jobs:  # closed, and a stream's frames all taken
+                if not self.running and not (self.sequential and self.jobs):  # a stream's last frames still count
                     return
                 job, self.busy = self.jobs.popleft(), True
+                self.wake.notify_all()  # room in the backlog
             try:
                 self._run(*job)
             except Exception as error:  # noqa: BLE001 - handed to the main thread
@@ -149,20 +154,21 @@ class Recognizer:
         if self.background:
             with self.lock:
                 self.running = False
-                self.wake.notify()
+                self.wake.notify_all()
             self.worker.join(timeout=10)
         if hasattr(self.buffer, "close"):
             self.buffer.close()
 
 
-def load_predictor(export, run):
+def load_predictor(export, run, live=True):
     """(config, classes, predict clips -> probabilities, a streaming.Stream or None) of an exported model
-    (export.py) or else a run folder. A streaming model runs live frame by frame, carrying its state."""
+    (export.py) or else a run folder. A streaming model runs `live` frame by frame, carrying its state."""
     if export:
         config, classes, model = load_export(export)
-        return config, classes, model.predict, model if isinstance(model, Stream) else None
+        return config, classes, model.predict, model if isinstance(model, Stream) and live else None
     config, classes, model = load_run(run)
-    return config, classes, compiled_predictor(model), Stream(model) if config["model"] in STREAMING else None
+    stream = Stream(model) if config["model"] in STREAMING and live else None
+    return config, classes, compiled_predictor(model), stream
 
 
 def draw(frame, label, top, fps, latency_ms=float("nan")):
@@ -217,18 +223,18 @@ def run(args):
     has_screen = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or not sys.platform.startswith("linux")
     if not args.no_display and not has_screen:
         raise OSError("No display to open a window on; use --no-display (with --output FILE.mp4 to see the result).")
-    config, classes, predict, stream = load_predictor(args.model, args.run)
+    config, classes, predict, stream = load_predictor(args.model, args.run, live=args.mode == "live")
     background = [label.strip() for label in args.background.split(",") if label.strip()]
     detector = GestureEvents(classes, args.threshold, args.release, args.cooldown, args.smoothing, background)
     actions = Actions(load_bindings(args.bindings, classes)) if args.bindings else None
-    buffer = make_buffer(config, args.keypoints, stream=stream is not None and args.mode == "live")
+    buffer = make_buffer(config, args.keypoints, stream=stream is not None)
     source = Source(args.source, args.width, args.height, args.fps, realtime=not (args.sync or args.fast), loop=args.loop)
 
     def on_event(event):  # in the inference thread: an action must not hold up the picture
         done = actions(event) if actions else None
         print(f"{event['time']:8.2f} s  {event['event']} ({event['score']:.2f})" + (f" -> {done}" if done else ""), flush=True)
 
-    if stream is not None and args.mode == "live":  # frame by frame: each due frame steps the stream
+    if stream is not None:  # frame by frame: each due frame steps the stream
         predict = lambda frame: None if (p := stream.step(frame[0, 0])) is None else p[None]  # noqa: E731
     recorder, recognizer = None, None
     if args.mode == "record":

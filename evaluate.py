@@ -202,7 +202,8 @@ def main(argv=None):
         sys.exit(f"evaluate.py: {error}")
     print(report(metrics))
     if args.model:
-        print(f"wrote {args.model}.metrics.json and {args.model}.confusion.png")
+        written = Path(args.model).parent / Path(args.model).name
+        print(f"wrote {written}.metrics.json and {written}.confusion.png")
     else:
         print(f"wrote metrics.json, scores.npz and confusion.png into {args.run}")
     return metrics

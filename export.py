@@ -15,14 +15,13 @@ the probabilities and the next state out (streaming.py).
 Every export goes through the validation clips beside the Keras model (a stream export frame by
 frame), and their top-1 agreement and largest probability difference are printed. A float export
 (none, float16) below 99 % agreement fails and is not kept. The export folder also gets the run's
-config.json and classes.json, so it is all a device needs:
+config.json and classes.json, and exports.json says what each file is: the folder is all a device needs:
 `python app.py --model model/export/model.tflite`, `python evaluate.py --model model/export/model.onnx`.
 """
 
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -105,8 +104,7 @@ def convert_onnx(model, path, quantize, calibration):
             self.inputs = iter(calibration())
 
         def get_next(self):
-            inputs = next(self.inputs, None)
-            return inputs
+            return next(self.inputs, None)
 
     quantize_static(str(float_path), str(path), Reader(), weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
     float_path.unlink()
@@ -154,8 +152,6 @@ def export(run_dir, fmt="litert", quantize="none", data_dir=None, check_clips=20
             convert_onnx(converted, temporary, quantize, calibration)
         else:
             converted.export(str(temporary), format="tf_saved_model", verbose=False)
-        write_atomic(out_dir / "config.json", json.dumps(config, indent=1) + "\n")  # all a device needs, beside
-        shutil.copyfile(run_dir / "classes.json", out_dir / "classes.json")
         stream = {"frames": config["frames"], "states": [t.name for t in converted.inputs[1:]]} if streaming else None
         clips, _ = clips_of(config, "validation", data_dir, check_clips)
         exported = open_model(temporary, stream)
@@ -171,9 +167,11 @@ def export(run_dir, fmt="litert", quantize="none", data_dir=None, check_clips=20
                 f"The {fmt} export ({quantize}) agrees with the Keras model on only {agree:.1%} of validation clips "
                 f"(a float export needs {FLOAT_AGREEMENT:.0%}): not kept."
             )
+        write_atomic(out_dir / "config.json", json.dumps(config, indent=1) + "\n")  # with exports.json, all a device needs
+        write_atomic(out_dir / "classes.json", json.dumps(classes) + "\n")
         final = out_dir / name
-        if final.is_dir():
-            shutil.rmtree(final)
+        if final.is_dir():  # a SavedModel folder: the old one moves aside, into the scratch folder that goes
+            os.replace(final, Path(scratch) / "previous")
         os.replace(temporary, final)
     record = json.loads((out_dir / EXPORTS_FILE).read_text(encoding="utf-8")) if (out_dir / EXPORTS_FILE).is_file() else {}
     record[name] = result

@@ -83,14 +83,18 @@ def load_export(path, threads=None):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: export a run first (python export.py --run RUN --format litert).")
+    if path.suffix not in (".tflite", ".onnx") and not (path / "saved_model.pb").is_file():
+        raise ValueError(f"{path} is not an export: expected a .tflite or .onnx file or a SavedModel folder (export.py).")
     folder = path.parent
     for name in ("config.json", "classes.json", EXPORTS_FILE):
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder / name} not found: keep an export in the folder export.py wrote it into.")
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     classes = json.loads((folder / "classes.json").read_text(encoding="utf-8"))
-    stream = json.loads((folder / EXPORTS_FILE).read_text(encoding="utf-8")).get(path.name, {}).get("stream")
-    return config, classes, open_model(path, stream, threads)
+    recorded = json.loads((folder / EXPORTS_FILE).read_text(encoding="utf-8"))
+    if path.name not in recorded:
+        raise ValueError(f"{folder / EXPORTS_FILE} has no record of {path.name}: keep the name export.py gave it.")
+    return config, classes, open_model(path, recorded[path.name]["stream"], threads)
 
 
 def open_model(path, stream=None, threads=None):

@@ -36,12 +36,13 @@ def measure(kind, path, threads, frames):
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     from costs import median_ms
     from exported import load_export
+    from network import STREAMING
     from runs import compiled_predictor, load_run
     from streaming import Stream
 
     if kind == "keras":
         config, _, model = load_run(path)
-        stream = Stream(model) if config["model"] == "tsm_mobilenet" else None
+        stream = Stream(model) if config["model"] in STREAMING else None
         predict = None if stream else compiled_predictor(model)
     else:
         config, _, model = load_export(path, threads=threads)
