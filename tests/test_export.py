@@ -12,7 +12,12 @@ from exported import load_export
 from runs import load_run, run_dataset
 from streaming import Stream
 
-EXPORTS = [(fmt, quantize) for fmt, kinds in export.QUANTIZE.items() for quantize in kinds]
+# float32 in each format always; the quantised ones take a calibration each, so they count as slow
+EXPORTS = [
+    (fmt, quantize) if quantize == "none" else pytest.param(fmt, quantize, marks=pytest.mark.slow)
+    for fmt, kinds in export.QUANTIZE.items()
+    for quantize in kinds
+]
 
 
 def validation_clips(run):
