@@ -41,12 +41,15 @@ BACKLOG = 30  # frames a stream may have waiting before the picture waits for it
 class Recognizer:
     """Keeps the last frames the model needs and turns them into predictions and gesture events."""
 
-    def __init__(self, predict, config, classes, detector=None, background=True, buffer=None, on_event=None, every=1):
-        """`predict` maps a clip (1, time, height, width, channels) to probabilities (1, classes), or
-        for a stream's buffer (live_input.StreamBuffer) one frame (1, 1, ...) to them or to None;
+    def __init__(
+        self, predict, config, classes, detector=None, background=True, buffer=None, on_event=None, every=1, stream=None
+    ):
+        """`predict` maps a clip (1, time, height, width, channels) to probabilities (1, classes);
         `detector` (an events.GestureEvents) smooths them and finds gesture events, each handed to
         `on_event`; `buffer` (default: the run's frames or flow) turns source frames into clips;
-        a prediction starts on every `every`-th frame the model takes, when the model is free."""
+        a prediction starts on every `every`-th frame the model takes, when the model is free.
+        With a `stream` (streaming.Stream) instead, every frame the model takes steps it, in order
+        (the buffer: live_input.StreamBuffer); after a stall of the source it starts afresh."""
         self.classes = classes
         self.detector = detector or GestureEvents(classes)
         self.buffer = buffer or make_buffer(config)
@@ -64,7 +67,7 @@ class Recognizer:
         self.lock = threading.RLock()  # _run holds it while it calls state()
         self.error = None  # an exception of the worker thread, raised again in add()
         self.jobs, self.busy = collections.deque(), False  # a clip model gets one at a time, a stream every frame
-        self.sequential = getattr(self.buffer, "sequential", False)
+        self.stream, self.sequential = stream, stream is not None
         self.wake = threading.Condition(self.lock)
         self.background = background
         if background:
@@ -84,8 +87,9 @@ class Recognizer:
         self.taken += 1
         if (self.taken - 1) % self.every and not self.sequential:
             return
+        restart = self.sequential and self.pacer.restarted  # a stream's frames must be `period` apart
         if not self.background:
-            self._run(self.buffer.clip()[None], index, timestamp)
+            self._run(self.buffer.clip()[None], index, timestamp, restart)
             return
         with self.lock:
             if self.error is not None:
@@ -96,7 +100,7 @@ class Recognizer:
         with self.lock:
             while len(self.jobs) >= BACKLOG and self.error is None:  # a stream needs every frame: wait for it
                 self.wake.wait(timeout=1)
-            self.jobs.append((clip, index, timestamp))
+            self.jobs.append((clip, index, timestamp, restart))
             self.wake.notify_all()
 
     def _work(self):
@@ -118,13 +122,17 @@ class Recognizer:
                 with self.lock:
                     self.busy = False
 
-    def _run(self, clip, index, timestamp):
+    def _run(self, clip, index, timestamp, restart=False):
         started = time.perf_counter()
-        probabilities = self.predict(clip)
+        if self.stream is not None:
+            if restart:
+                self.stream.reset()
+            probabilities = self.stream.step(clip[0, 0])
+        else:
+            probabilities = np.asarray(self.predict(clip))[0]
         self.latencies.append(time.perf_counter() - started)
         if probabilities is None:  # a stream before its first whole clip
             return
-        probabilities = np.asarray(probabilities)[0]
         with self.lock:
             self.latest = (index, timestamp, probabilities)
             event = self.detector.update(probabilities, index, timestamp)
@@ -234,16 +242,13 @@ def run(args):
         done = actions(event) if actions else None
         print(f"{event['time']:8.2f} s  {event['event']} ({event['score']:.2f})" + (f" -> {done}" if done else ""), flush=True)
 
-    if stream is not None:  # frame by frame: each due frame steps the stream
-        predict = lambda frame: None if (p := stream.step(frame[0, 0])) is None else p[None]  # noqa: E731
     recorder, recognizer = None, None
     if args.mode == "record":
         recorder = Recorder(predict, config, classes, buffer, args.seconds, args.show_flow)
         lines = collections.deque()  # the recordings' results, for the log
     else:
-        recognizer = Recognizer(
-            predict, config, classes, detector, background=not args.sync, buffer=buffer, on_event=on_event, every=args.every
-        )
+        options = dict(background=not args.sync, buffer=buffer, on_event=on_event, every=args.every, stream=stream)
+        recognizer = Recognizer(predict, config, classes, detector, **options)
         recognizer.keep_all = bool(args.expect)  # the whole history, to score the video at the end
         lines = recognizer.lines
     writer, log = None, open(args.log, "w", encoding="utf-8") if args.log else None

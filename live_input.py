@@ -24,11 +24,13 @@ class Pacer:
 
     def __init__(self, period):
         self.period, self.next_time = period, None
+        self.restarted = False  # whether the last due frame came after a stall
 
     def due(self, timestamp):
         if self.next_time is not None and timestamp + 1e-6 < self.next_time:
             return False
-        if self.next_time is None or timestamp - self.next_time > self.period:
+        self.restarted = self.next_time is not None and timestamp - self.next_time > self.period
+        if self.next_time is None or self.restarted:
             self.next_time = timestamp  # the first frame, or the source stalled
         self.next_time += self.period
         return True
@@ -87,7 +89,6 @@ class StreamBuffer:
     in order; the model carries what it needs of the past."""
 
     slides = False
-    sequential = True  # every frame must reach the model, in order
 
     def __init__(self, config):
         self.size, self.channels = (config["size"],) * 2, config["channels"]

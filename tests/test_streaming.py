@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 import app
+import live_input
 import network
 import streaming
 from streaming import Stream, stream_model
@@ -88,3 +89,29 @@ def test_mobilenet_v2_weights_load_by_layer_name(tmp_path):
     # gray frame and its difference: the RGB kernel averaged over the colours, for each of the 2 channels
     kernel = source.get_layer("Conv1").get_weights()[0]
     np.testing.assert_allclose(model.get_layer("Conv1").get_weights()[0], np.repeat(kernel.mean(2, keepdims=True), 2, 2))
+
+
+class RecordingStream:
+    """Stands in for streaming.Stream: notes each step and reset."""
+
+    def __init__(self):
+        self.calls = []
+
+    def reset(self):
+        self.calls.append("reset")
+
+    def step(self, frame):
+        self.calls.append(frame.shape)
+        return np.full(4, 0.25)
+
+
+def test_a_stream_starts_afresh_after_the_source_stalls():
+    config = {"size": 16, "channels": 1, "stride": 2, "fps": 12, "frames": 6}  # a frame every 1/6 s
+    stream = RecordingStream()
+    buffer = live_input.StreamBuffer(config)
+    recognizer = app.Recognizer(None, config, ["a", "b", "c", "d"], background=False, buffer=buffer, stream=stream)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    for index, timestamp in enumerate([0.0, 1 / 12, 2 / 12, 4 / 12, 2.0, 2 + 2 / 12]):  # a stall before 2.0 s
+        recognizer.add(frame, index, timestamp)
+    assert stream.calls == [(16, 16, 1)] * 3 + ["reset", (16, 16, 1), (16, 16, 1)]
+    assert recognizer.num_predictions == 5
