@@ -22,6 +22,7 @@ config.json and classes.json, and exports.json says what each file is: the folde
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -64,29 +65,29 @@ def stream_inputs(step, clips):
 
 
 def convert_litert(model, quantize, calibration):
-    """A LiteRT flatbuffer of a Keras model, built from LiteRT's own operations where it can be (they
-    run with the plain `ai-edge-litert` runtime), else with TensorFlow ops (they need the Flex delegate).
-    `calibration()` yields {input name: array}, for int8."""
+    """A LiteRT flatbuffer of a Keras model, of LiteRT's own operations only: the runtimes from pip
+    (ai-edge-litert, and TensorFlow's own) cannot run TensorFlow ops. `calibration()` yields
+    {input name: array}, for int8."""
     import tensorflow as tf
 
-    def converter(operations):
-        convert = tf.lite.TFLiteConverter.from_keras_model(model)
-        convert.target_spec.supported_ops = operations
-        if quantize == "float16":
-            convert.optimizations = [tf.lite.Optimize.DEFAULT]
-            convert.target_spec.supported_types = [tf.float16]
-        elif quantize == "int8":
-            convert.optimizations = [tf.lite.Optimize.DEFAULT]
-            convert.representative_dataset = calibration
-        return convert.convert()
-
+    convert = tf.lite.TFLiteConverter.from_keras_model(model)
+    convert.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "float16":
+        convert.optimizations = [tf.lite.Optimize.DEFAULT]
+        convert.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        convert.optimizations = [tf.lite.Optimize.DEFAULT]
+        convert.representative_dataset = calibration
     try:
-        return converter([tf.lite.OpsSet.TFLITE_BUILTINS])
+        return convert.convert()
     except Exception as error:  # noqa: BLE001 - the converter raises ConverterError and others
-        if "flex" not in str(error).lower() and "select" not in str(error).lower():
+        missing = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(error))))
+        if not missing:
             raise
-        print("Some operations have no LiteRT kernel: the export uses TensorFlow ops, which need the Flex delegate.")
-        return converter([tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS])
+        raise ValueError(
+            f"{model.name} uses operations LiteRT has no kernel for ({', '.join(missing)}); export it with --format onnx "
+            "or savedmodel. (A slowfast run trained before export.py had 3D pooling there: train it again for LiteRT.)"
+        ) from None
 
 
 def convert_onnx(model, path, quantize, calibration):

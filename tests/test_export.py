@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -68,6 +69,13 @@ def test_an_export_that_disagrees_fails_and_is_not_kept(trained_run, stream_run,
         export.export(trained_run, "litert")
     assert not (trained_run / "export" / "wrong.tflite").exists()
     assert not list((trained_run / "export").glob(".tmp_*"))
+
+
+def test_operations_litert_lacks_are_a_clear_error():
+    clip = keras.Input((4, 8, 8, 1))
+    model = keras.Model(clip, keras.layers.MaxPooling3D(2)(clip), name="pooled")
+    with pytest.raises(ValueError, match=r"pooled uses operations LiteRT has no kernel for \(MaxPool3D\)"):
+        export.convert_litert(model, "none", None)
 
 
 def test_quantisations_that_do_not_apply_are_refused(trained_run):
