@@ -51,17 +51,14 @@ def clips_of(config, split, data_dir, count):
     return np.stack([data.load_clip(i) for i in chosen]), data.labels[chosen]
 
 
-def stream_inputs(step, clips):
-    """Every step's inputs {name: array} as a stream model sees them over `clips`, each from an empty state."""
-    import tensorflow as tf
-
-    call = tf.function(lambda inputs: step(inputs, training=False))
+def stream_inputs(stream, clips):
+    """Every step's inputs {name: array} as a streaming.Stream sees them over `clips`, each from an empty state."""
+    names = [tensor.name for tensor in stream.model.inputs]
     for clip in clips:
-        state = [np.zeros((1, *tensor.shape[1:]), np.float32) for tensor in step.inputs[1:]]
+        stream.reset()
         for frame in clip:
-            inputs = [frame[None].astype(np.float32), *state]
-            yield {tensor.name: array for tensor, array in zip(step.inputs, inputs)}
-            state = [tensor.numpy() for tensor in call([tf.constant(a) for a in inputs])[1:]]
+            yield dict(zip(names, [frame[None], *stream.state]))
+            stream.step(frame)
 
 
 def convert_litert(model, quantize, calibration):
@@ -129,16 +126,17 @@ def export(run_dir, fmt="litert", quantize="none", data_dir=None, check_clips=20
     data_dir = data_dir or config["data"]
     streaming = fmt == "litert" and config["model"] in STREAMING
     model.predict(np.zeros((1, *model.input.shape[1:]), np.float32), verbose=0)  # a loaded model is built by a call
-    converted = model
+    converted, stream = model, None
     if streaming:
-        from streaming import stream_model
+        from streaming import Stream
 
-        converted = stream_model(model)
+        stream = Stream(model)
+        converted = stream.model
 
     def calibration():
         clips, _ = clips_of(config, "train", data_dir, calibration_clips)
         if streaming:
-            yield from stream_inputs(converted, clips)
+            yield from stream_inputs(stream, clips)
         else:
             yield from ({"clip": clip[None]} for clip in clips)
 
@@ -153,11 +151,11 @@ def export(run_dir, fmt="litert", quantize="none", data_dir=None, check_clips=20
             convert_onnx(converted, temporary, quantize, calibration)
         else:
             converted.export(str(temporary), format="tf_saved_model", verbose=False)
-        stream = {"frames": config["frames"], "states": [t.name for t in converted.inputs[1:]]} if streaming else None
+        states = {"frames": stream.frames, "states": [name for name, _ in stream.shapes]} if streaming else None
         clips, _ = clips_of(config, "validation", data_dir, check_clips)
-        exported = open_model(temporary, stream)
+        exported = open_model(temporary, states)
         agree, difference = agreement(model, exported, clips)
-        result = dict(format=fmt, quantize=quantize, stream=stream, agreement=agree, max_difference=difference, clips=len(clips))
+        result = dict(format=fmt, quantize=quantize, stream=states, agreement=agree, max_difference=difference, clips=len(clips))
         result["bytes"] = size_of(temporary)
         print(
             f"{name}: top-1 agrees with the Keras model on {agree:.1%} of {len(clips)} validation clips; "

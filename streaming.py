@@ -83,13 +83,13 @@ class TemporalShift(layers.Layer):
 def inverted_residual(x, expansion, filters, stride, name, layer, shift):
     """MobileNetV2's block: 1x1 expansion, 3x3 depthwise, 1x1 linear projection; a shortcut when the
     shape allows, and then the temporal shift on the way into the residual branch (TSM's residual shift).
-    `layer(name, make)` gives the block's layers and `shift(x, name)` shifts, for clip or stream mode;
-    `filters` is a function of nothing, as a stream takes the clip model's layers as they are."""
+    `layer(name, make)` gives the block's layers and `shift(x, name, every_channel)` shifts, for clip
+    or stream mode; `filters` is a function of nothing, as a stream takes the clip model's layers as they are."""
     project = layer(f"{name}_project", lambda n: layers.Conv2D(filters(), 1, use_bias=False, name=n))
     shortcut, channels = x, x.shape[-1]
     residual = stride == 1 and channels == project.filters
     if residual:
-        x = shift(x, f"{name}_shift")
+        x = shift(x, f"{name}_shift", every_channel=False)
     if expansion != 1:
         x = layer(f"{name}_expand", lambda n: layers.Conv2D(expansion * channels, 1, use_bias=False, name=n))(x)
         x = layer(f"{name}_expand_BN", batch_norm)(x)
@@ -118,7 +118,7 @@ def frame_features(x, alpha, layer, shift, motion=True):
     frame comes with its difference from the previous one (TSN's RGB difference, Wang et al. 2016,
     arXiv:1608.00859): what moved, at full resolution, where the shifts see it only deep down."""
     if motion:
-        previous = shift(x, "input_shift")  # a shift of every channel: the previous frame (zeros for the first)
+        previous = shift(x, "input_shift", every_channel=True)  # the previous frame (zeros for the first)
         difference = layer("input_difference", lambda n: layers.Subtract(name=n))([x, previous])
         x = layer("input_motion", lambda n: layers.Concatenate(name=n))([x, difference])
     x = layer("Conv1", lambda n: layers.Conv2D(make_divisible(32 * alpha), 3, 2, padding="same", use_bias=False, name=n))(x)
@@ -145,8 +145,8 @@ def tsm_mobilenet(input_shape, num_classes, alpha=0.5, shift_div=8, motion=True,
     clip = keras.Input(shape=input_shape, name="clip")
     x = MergeFrames(name="merge_frames")(clip)
 
-    def shift(x, name):
-        return TemporalShift(frames, 1 if name == "input_shift" else shift_div, name=name)(x)
+    def shift(x, name, every_channel):
+        return TemporalShift(frames, 1 if every_channel else shift_div, name=name)(x)
 
     features = frame_features(x, alpha, lambda n, make: make(n), shift, motion)
     x = SplitFrames(frames, name="split_frames")(features)  # (batch, frames, features)
@@ -178,7 +178,7 @@ def stream_model(model):
     frame = keras.Input(shape=model.input.shape[2:], name="frame")
     states, next_states = [], []
 
-    def shift(x, name):
+    def shift(x, name, every_channel):  # the clip model's layer knows how many channels it moved
         moved = x.shape[-1] // model.get_layer(name).shift_div
         state = keras.Input(shape=(*x.shape[1:-1], moved), name=f"{name}_state")
         states.append(state)
@@ -209,7 +209,7 @@ class Stream:
         if model is not None:
             import tensorflow as tf
 
-            step = stream_model(model)
+            self.model = step = stream_model(model)  # what export.py converts
             call = tf.function(lambda inputs: step(inputs, training=False), reduce_retracing=True)
 
             def predict(frame, state):
