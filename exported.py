@@ -83,8 +83,7 @@ def load_export(path, threads=None):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: export a run first (python export.py --run RUN --format litert).")
-    if path.suffix not in (".tflite", ".onnx") and not (path / "saved_model.pb").is_file():
-        raise ValueError(f"{path} is not an export: expected a .tflite or .onnx file or a SavedModel folder (export.py).")
+    export_format(path)  # before the files beside it: a model.keras is no export
     folder = path.parent
     for name in ("config.json", "classes.json", EXPORTS_FILE):
         if not (folder / name).is_file():
@@ -100,11 +99,17 @@ def load_export(path, threads=None):
 def open_model(path, stream=None, threads=None):
     """The runtime's model of an export, with `predict(clips)`; a streaming.Stream for a stream model
     (`stream`: {"frames", "states"})."""
-    path = Path(path)
-    if path.suffix == ".tflite":
+    fmt = export_format(path)
+    if fmt == "litert":
         return litert_stream(path, stream, threads) if stream else LiteRTModel(path, threads)
-    if path.suffix == ".onnx":
-        return OnnxModel(path, threads)
+    return OnnxModel(path, threads) if fmt == "onnx" else SavedModel(path)
+
+
+def export_format(path):
+    """ "litert", "onnx" or "savedmodel", by what `path` is; a clear error for anything else."""
+    path = Path(path)
+    if path.suffix in (".tflite", ".onnx"):
+        return "litert" if path.suffix == ".tflite" else "onnx"
     if (path / "saved_model.pb").is_file():
-        return SavedModel(path)
+        return "savedmodel"
     raise ValueError(f"{path} is not an export: expected a .tflite or .onnx file or a SavedModel folder (export.py).")
