@@ -49,7 +49,7 @@ class Recognizer:
         `on_event`; `buffer` (default: the run's frames or flow) turns source frames into clips;
         a prediction starts on every `every`-th frame the model takes, when the model is free.
         With a `stream` (streaming.Stream) instead, every frame the model takes steps it, in order
-        (the buffer: live_input.StreamBuffer); after a stall of the source it starts afresh."""
+        (the buffer: live_input.make_buffer(..., stream=True)); after a stall of the source it starts afresh."""
         self.classes = classes
         self.detector = detector or GestureEvents(classes)
         self.buffer = buffer or make_buffer(config)
@@ -78,7 +78,7 @@ class Recognizer:
     def add(self, frame, index, timestamp):
         """Offers a source frame; keeps it if it is due (or any, where the buffer slides), and starts
         a prediction when the clip is ready and the model free."""
-        if self.background and getattr(self.buffer, "slides", False):
+        if self.background and getattr(self.buffer, "slides", False) and not self.sequential:
             if not self.buffer.add(frame, timestamp):  # not enough frames yet
                 return
         else:

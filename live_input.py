@@ -84,32 +84,6 @@ class FrameBuffer:
         return np.stack([self.timed[i][1] for i in nearest])
 
 
-class StreamBuffer:
-    """For a streaming model (streaming.py): each due frame, preprocessed, goes to the model on its own,
-    in order; the model carries what it needs of the past."""
-
-    slides = False
-
-    def __init__(self, config):
-        self.size, self.channels = (config["size"],) * 2, config["channels"]
-        self.period = config["stride"] / config["fps"]
-        self.frame = None
-
-    def add(self, frame):
-        self.frame = preprocess_frame(frame, self.size, self.channels)
-        return True
-
-    def needed(self):
-        return 1
-
-    def reset(self):
-        self.frame = None
-
-    def clip(self):
-        """(1, height, width, channels): the newest frame."""
-        return self.frame[None]
-
-
 class FlowBuffer:
     """Optical flow between consecutive dataset-rate frames, stacked as the data generator stacks it.
 
@@ -177,8 +151,8 @@ def make_buffer(config, keypoints_model=None, stream=False):
     """What turns camera frames into the run's input: frames (one at a time for a `stream`), optical
     flow or keypoints."""
     modality = config.get("modality", "frames")  # a hand-made config of frames may leave it out
-    if stream:
-        return StreamBuffer(config)
+    if stream:  # a streaming model carries the past itself: it takes each due frame alone
+        return FrameBuffer({**config, "frames": 1})
     if modality != "keypoints":
         return FlowBuffer(config) if modality == "flow" else FrameBuffer(config)
     trained = config["keypoints"]
