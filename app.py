@@ -168,11 +168,12 @@ class Recognizer:
             self.buffer.close()
 
 
-def load_predictor(export, run, live=True):
+def load_predictor(export, run, live=True, threads=None):
     """(config, classes, predict clips -> probabilities, a streaming.Stream or None) of an exported model
-    (export.py) or else a run folder. A streaming model runs `live` frame by frame, carrying its state."""
+    (export.py, its runtime on at most `threads` threads) or else a run folder. A streaming model runs
+    `live` frame by frame, carrying its state."""
     if export:
-        config, classes, model = load_export(export)
+        config, classes, model = load_export(export, threads)
         return config, classes, model.predict, model if isinstance(model, Stream) and live else None
     config, classes, model = load_run(run)
     stream = Stream(model) if config["model"] in STREAMING and live else None

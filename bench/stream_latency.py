@@ -34,20 +34,11 @@ def measure(kind, path, threads, frames):
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from app import load_predictor
     from costs import median_ms
-    from exported import load_export
-    from network import STREAMING
-    from runs import compiled_predictor, load_run
-    from streaming import Stream
 
-    if kind == "keras":
-        config, _, model = load_run(path)
-        stream = Stream(model) if config["model"] in STREAMING else None
-        predict = None if stream else compiled_predictor(model)
-    else:
-        config, _, model = load_export(path, threads=threads)
-        stream = model if isinstance(model, Stream) else None
-        predict = None if stream else model.predict
+    export, run = (path, None) if kind == "litert" else (None, path)
+    config, _, predict, stream = load_predictor(export, run, threads=threads)  # as the live app runs it
     shape = (config["frames"], config["size"], config["size"], config["channels"])
     clip = np.random.default_rng(0).uniform(-1, 1, (1, *shape)).astype(np.float32)
     if stream:  # one step per new frame
