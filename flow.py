@@ -17,7 +17,9 @@ METHODS = ("dis", "farneback", "tvl1")
 
 
 def flow_method(name):
-    """A function (previous, current) -> flow for two gray uint8 frames of one size."""
+    """A function (previous, current) -> flow for two gray uint8 frames of one size. `name` is a method,
+    or a run's record of one: "tvl1 (the dataset's tvl1_flow)" was made by TV-L1."""
+    name = name.split()[0]
     if name == "dis":
         # DIS (Kroeger et al. 2016): fast dense flow, in OpenCV's main module
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)

@@ -93,8 +93,8 @@ class FlowBuffer:
     def __init__(self, config):
         if not config.get("flow_method") or not config.get("prepared_size"):
             raise ValueError("This run does not record how its flow was made; train it again with this version of train.py.")
-        method = config["flow_method"].split()[0]  # "tvl1 (the dataset's tvl1_flow)" was made by TV-L1
-        self.compute, self.prepared_size, self.size = flow.flow_method(method), config["prepared_size"], (config["size"],) * 2
+        self.compute, self.prepared_size = flow.flow_method(config["flow_method"]), config["prepared_size"]
+        self.size = (config["size"],) * 2
         self.period = 1 / config["fps"]  # flow is between consecutive frames
         self.pairs, self.stride, self.positions = config["flow_pairs"], config["stride"], config["frames"]
         self.flows = collections.deque(maxlen=(self.positions - 1) * self.stride + self.pairs)

@@ -88,6 +88,6 @@ class Recorder:
 def recording_flow(frames, method):
     """One picture of a recording's motion: the flow of its frames, summed, in colour."""
     gray = [flow.to_gray(frame) for frame in frames]
-    compute = flow.flow_method(method.split()[0])
+    compute = flow.flow_method(method)
     total = sum((compute(a, b) for a, b in zip(gray, gray[1:])), np.zeros((*gray[0].shape, 2), np.float32))
     return flow.flow_picture(*flow.encode(total / max(1, len(gray) - 1) * 4))  # scaled up to be seen
