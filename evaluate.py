@@ -14,7 +14,6 @@ exported model, NAME.metrics.json and NAME.confusion.png beside it.
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import keras
 import numpy as np
 
 from exported import load_export
-from prepare import write_atomic
+from prepare import atomic_path, write_atomic
 from runs import load_run, run_dataset, save_figure
 
 CROPS = {1: [None], 3: [0.0, 0.5, 1.0]}  # whole frame; or left (top), centre, right (bottom)
@@ -115,12 +114,11 @@ def model_version(run_dir):
 
 def save_scores(path, data, probabilities, classes, views):
     """Every clip's name, label and class probabilities, for fusion (fusion.py) or a closer look (np.load)."""
-    temporary = path.with_name(f".{path.stem}.tmp.npz")
     clip_names = np.array([row["clip"] for row in data.rows])
     where = np.array([data.split, str(Path(data.data_dir).resolve()), model_version(path.parent)])
     arrays = dict(clips=clip_names, labels=data.labels, probabilities=probabilities, classes=np.array(classes))
-    np.savez_compressed(temporary, **arrays, split_and_data=where, views=np.array(views))
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        np.savez_compressed(temporary, **arrays, split_and_data=where, views=np.array(views))
 
 
 def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=2, clips=1, crops=1, export=None):

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from evaluate import model_version, score_clips
-from prepare import read_index, write_atomic
+from prepare import atomic_path, read_index, write_atomic
 from runs import compiled_predictor, load_run, run_dataset
 
 SPREAD = 10**6  # a stride too large for any clip: sampling then spreads the positions over the whole clip
@@ -122,9 +122,8 @@ def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), po
         fusion = recurrent_fusion(np.concatenate([train[0][1], train[1][1]], axis=-1), train[0][2], len(classes))
         features = np.concatenate([outputs[0][1], outputs[1][1]], axis=-1)
         results["recurrent_fusion"] = top1(fusion.predict(features, verbose=0), labels)
-        temporary = runs[0] / ".fusion.tmp.keras"
-        fusion.save(temporary)
-        temporary.replace(runs[0] / "fusion.keras")
+        with atomic_path(runs[0] / "fusion.keras") as temporary:
+            fusion.save(temporary)
     write_atomic(runs[0] / "fusion.json", json.dumps(results, indent=1) + "\n")
     return results
 

@@ -21,7 +21,6 @@ The second writes a prepared DATA_DIR of moving stick figures (waving, squatting
 import argparse
 import csv
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from clip_io import FRAME_NAME, ClipError, clip_folder
-from prepare import INDEX_COLUMNS, write_atomic, write_csv
+from prepare import INDEX_COLUMNS, atomic_path, write_atomic, write_csv
 
 KEYPOINTS = "keypoints"  # the modality folder in DATA_DIR
 MISSING = -1.0  # x and y of a joint that was not found
@@ -49,13 +48,8 @@ def save_atomic(path, array):
     """Writes an .npy file whole or not at all, creating its folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(temporary, "wb") as file:  # a file object, so np.save adds no second .npy
-            np.save(file, array)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_path(path) as temporary, open(temporary, "wb") as file:
+        np.save(file, array)
 
 
 def load_keypoints(data_dir, clip):

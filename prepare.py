@@ -22,6 +22,7 @@ simply be started again: finished clips are kept, half-written ones are redone.
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -100,6 +101,19 @@ def read_classes(folder):
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: is {folder} a folder written by prepare.py or train.py?")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary name beside `path` to write a file to (same suffix, as np.savez, savefig and Keras go
+    by it); renamed to `path` when the block ends, removed if it fails: a reader never sees half a file."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def write_atomic(path, text):

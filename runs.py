@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from datagenerator import ClipDataset
 from distribute import all_layers
-from prepare import read_classes, write_csv
+from prepare import atomic_path, read_classes, write_csv
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
 RUN_FILES = [
@@ -217,10 +217,9 @@ def save_figure(figure, path):
     """Writes a matplotlib figure as PNG under a temporary name, then renames it, and closes it."""
     import matplotlib.pyplot as plt
 
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temporary, dpi=100)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100)
     plt.close(figure)
-    os.replace(temporary, path)
 
 
 def plot_history(history, path):

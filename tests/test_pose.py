@@ -1,6 +1,7 @@
 """pose.py without MediaPipe: a stand-in detector that finds a blue square in real JPEG frames."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,8 +129,8 @@ def test_extract_dataset_writes_reports_and_resumes(data_dir, monkeypatch):
     leftover.parent.mkdir(parents=True)
     leftover.write_bytes(b"half")
     replaced = []
-    real_replace = pose.os.replace
-    monkeypatch.setattr(pose.os, "replace", lambda source, target: replaced.append(Path(target)) or real_replace(source, target))
+    real_replace = os.replace  # the module all writers rename with
+    monkeypatch.setattr(os, "replace", lambda source, target: replaced.append(Path(target)) or real_replace(source, target))
     summary = pose.extract_dataset(data_dir, None, landmarker=square_landmarker(), progress=False)
     assert (summary["clips"], summary["extracted"], summary["resumed"], summary["empty"]) == (4, 2, 0, 0)
     problems = dict(summary["problems"])
