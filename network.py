@@ -5,7 +5,8 @@ Every builder takes a clip `(time, height, width, channels)` (or, for `pose_lstm
 Models are registered in `MODELS`. Layers whose names start with `head_`, and `predictions`, are
 the classifier head; everything else is the backbone, which `train.py --freeze-backbone-epochs`
 keeps frozen at first. I3D is big enough for its own file, `i3d.py`, and so is the streaming
-TSM MobileNetV2, `streaming.py`.
+TSM MobileNetV2, `streaming.py`. The layers of the project's own live in `nets/layers.py`, beside
+`load_model`, which reads any saved model back without this module.
 """
 
 import warnings
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from keras import layers, ops
+from keras import layers
 
 from i3d import i3d
+from nets.layers import EveryNthFrame, FrameMaxPool, TwoClassProbabilities
 from streaming import tsm_mobilenet
 
 # SlowFast variants as data. Stage widths are the slow pathway's bottleneck widths (the block
@@ -111,47 +113,6 @@ def slowfast(input_shape, num_classes, depths, widths, stem_width, temporal, alp
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(clip, outputs, name=name)
-
-
-@keras.saving.register_keras_serializable(package="network")
-class EveryNthFrame(layers.Layer):
-    """Frames 0, step, 2 * step, ... of a clip (batch, time, ...): the slow pathway's input."""
-
-    def __init__(self, step, **kwargs):
-        super().__init__(**kwargs)
-        self.step = step
-
-    def call(self, clip):
-        return clip[:, :: self.step]
-
-    def compute_output_shape(self, input_shape):
-        frames = input_shape[1]
-        return (input_shape[0], None if frames is None else -(-frames // self.step), *input_shape[2:])
-
-    def get_config(self):
-        return {**super().get_config(), "step": self.step}
-
-
-@keras.saving.register_keras_serializable(package="network")
-class FrameMaxPool(layers.Layer):
-    """Max pooling of each frame of a clip (batch, time, height, width, channels) over `pool_size`
-    squares, `strides` apart, "same" padding: a (1, 3, 3) 3D pooling done as the 2D pooling it is."""
-
-    def __init__(self, pool_size=3, strides=2, **kwargs):
-        super().__init__(**kwargs)
-        self.pool_size, self.strides = pool_size, strides
-
-    def call(self, clip):
-        frames = ops.reshape(clip, (-1, *clip.shape[2:]))  # (batch * time, height, width, channels)
-        pooled = ops.max_pool(frames, self.pool_size, self.strides, padding="same")
-        return ops.reshape(pooled, (-1, clip.shape[1], *pooled.shape[1:]))
-
-    def compute_output_shape(self, input_shape):
-        batch, frames, height, width, channels = input_shape
-        return (batch, frames, -(-height // self.strides), -(-width // self.strides), channels)
-
-    def get_config(self):
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides}
 
 
 def _slowfast_builder(variant):
@@ -301,17 +262,6 @@ def pose_lstm(input_shape, num_classes, units=128, depth=3, dense_units=32, drop
     else:
         outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(keypoints, outputs, name=name)
-
-
-@keras.saving.register_keras_serializable(package="network")
-class TwoClassProbabilities(layers.Layer):
-    """p -> (1 - p, p): a sigmoid output read like a softmax, so every model gives class probabilities."""
-
-    def call(self, probability):
-        return ops.concatenate([1.0 - probability, probability], axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], 2)
 
 
 MODELS = {name: _slowfast_builder(name) for name in SLOWFAST_VARIANTS}

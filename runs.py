@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from datagenerator import ClipDataset
 from distribute import all_layers
+from nets.layers import load_model
 from prepare import atomic_path, read_classes, write_csv
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
@@ -65,7 +66,7 @@ def load_run(run_dir):
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: train a model first (python train.py --run {run_dir}).")
     config = read_config(run_dir)
-    model = keras.models.load_model(path, compile=False, safe_mode=True)
+    model = load_model(path)
     if config["mixed_precision"] and not tf.config.list_logical_devices("GPU"):
         for layer in all_layers(model):  # float16 on a CPU is slow: compute in float32 with the same weights
             layer.dtype_policy = keras.DTypePolicy("float32")
@@ -124,7 +125,7 @@ def read_state(run_dir):
 def load_checkpoint(run_dir, state):
     """The checkpoint's model, compiled, with its optimizer and random state. In a distribution
     strategy's scope, its variables are made on every replica."""
-    model = keras.models.load_model(run_dir / "checkpoint" / "model.keras", safe_mode=True)
+    model = load_model(run_dir / "checkpoint" / "model.keras", compile=True)
     set_random_states(model, state.get("random_states"))
     return model
 

@@ -21,6 +21,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from nets.layers import MergeFrames, SplitFrames, TemporalShift
+
 # MobileNetV2's table: (expansion, output channels, blocks, first block's stride) per stage.
 INVERTED_RESIDUALS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 FEATURES = 1280  # the last 1x1 convolution's channels (for alpha up to 1)
@@ -30,54 +32,6 @@ def make_divisible(value, divisor=8):
     """MobileNet's rounding of channel counts to a multiple of 8, never more than 10 % down."""
     rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * value else rounded
-
-
-@keras.saving.register_keras_serializable(package="streaming")
-class MergeFrames(layers.Layer):
-    """(batch, time, height, width, channels) -> (batch * time, height, width, channels): frames one by one."""
-
-    def call(self, clip):
-        return ops.reshape(clip, (-1, *clip.shape[2:]))
-
-    def compute_output_shape(self, input_shape):
-        return (None, *input_shape[2:])
-
-
-@keras.saving.register_keras_serializable(package="streaming")
-class SplitFrames(layers.Layer):
-    """(batch * frames, ...) -> (batch, frames, ...): the frames of each clip together again."""
-
-    def __init__(self, frames, **kwargs):
-        super().__init__(**kwargs)
-        self.frames = frames
-
-    def call(self, x):
-        return ops.reshape(x, (-1, self.frames, *x.shape[1:]))
-
-    def compute_output_shape(self, input_shape):
-        return (None, self.frames, *input_shape[1:])
-
-    def get_config(self):
-        return {**super().get_config(), "frames": self.frames}
-
-
-@keras.saving.register_keras_serializable(package="streaming")
-class TemporalShift(layers.Layer):
-    """Online temporal shift on (batch * frames, height, width, channels): the first `channels // shift_div`
-    channels of each frame are replaced by the previous frame's (zeros for the first frame)."""
-
-    def __init__(self, frames, shift_div=8, **kwargs):
-        super().__init__(**kwargs)
-        self.frames, self.shift_div = frames, shift_div
-
-    def call(self, x):
-        moved = x.shape[-1] // self.shift_div
-        clip = ops.reshape(x, (-1, self.frames, *x.shape[1:]))
-        past = ops.pad(clip[:, :-1, :, :, :moved], [[0, 0], [1, 0], [0, 0], [0, 0], [0, 0]])
-        return ops.reshape(ops.concatenate([past, clip[:, :, :, :, moved:]], axis=-1), (-1, *x.shape[1:]))
-
-    def get_config(self):
-        return {**super().get_config(), "frames": self.frames, "shift_div": self.shift_div}
 
 
 def inverted_residual(x, expansion, filters, stride, name, layer, shift):

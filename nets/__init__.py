@@ -1,0 +1,1 @@
+"""The networks' building blocks: the project's own layers and the loader of saved models."""
