@@ -19,6 +19,8 @@ Started again with the same command, a killed comparison goes on: a model whose 
 is not trained again, and one interrupted resumes where it stopped.
 """
 
+import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
+
 import argparse
 import json
 import statistics

@@ -12,6 +12,8 @@ folder `metrics.json` (the figures, per-class accuracy and the most frequent con
 exported model, NAME.metrics.json and NAME.confusion.png beside it.
 """
 
+import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
+
 import argparse
 import json
 import sys
@@ -184,6 +186,7 @@ def main(argv=None):
     parser.add_argument("--crops", type=int, default=1, choices=sorted(CROPS), help="views across each frame (default: 1)")
     parser.add_argument("--batch-size", type=int, default=16, help="clips per batch (default: 16)")
     parser.add_argument("--workers", type=int, default=2, help="data-loading threads (default: 2)")
+    parser.add_argument("--min-top1", type=float, help="exit 1 when top-1 is below this (a check for scripts and make demo)")
     parser.add_argument("--fuse", nargs=2, metavar=("RUN_A", "RUN_B"), help="fuse two runs (two streams) instead of --run")
     parser.add_argument("--weights", default="1,1", help="with --fuse: the runs' weights in the average fusion (default: 1,1)")
     parser.add_argument(
@@ -204,6 +207,8 @@ def main(argv=None):
         print(f"wrote {written}.metrics.json and {written}.confusion.png")
     else:
         print(f"wrote metrics.json, scores.npz and confusion.png into {args.run}")
+    if args.min_top1 is not None and metrics["top1"] < args.min_top1:
+        sys.exit(f"evaluate.py: top-1 {metrics['top1']:.4f} is below --min-top1 {args.min_top1}")
     return metrics
 
 

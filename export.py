@@ -19,6 +19,8 @@ config.json and classes.json, and exports.json says what each file is: the folde
 `python app.py --model model/export/model.tflite`, `python evaluate.py --model model/export/model.onnx`.
 """
 
+import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
+
 import argparse
 import json
 import os

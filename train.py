@@ -14,6 +14,8 @@ same schedule, with the same data order and random state; another command starts
 `--fresh` starts over.
 """
 
+import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
+
 import argparse
 import json
 import shutil
