@@ -12,6 +12,8 @@ shown only when its score, averaged over the last few predictions, is above the 
 Press q or Esc to quit. `--mode record` records a few seconds on a key press and classifies them (record.py).
 """
 
+import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
+
 import argparse
 import collections
 import json
@@ -313,17 +315,22 @@ def run(args):
         work = f"{recognizer.num_predictions} predictions, median {latency:.0f} ms each; {events} gesture events"
     dropped = f" ({source.dropped} stale frames dropped)" if not source.is_file else ""
     print(f"Showed {shown} frames at {fps:.1f} fps{dropped}; {work}" + (f"; wrote {args.output}" if args.output else ""))
-    if args.expect and recognizer:
-        sidecar = json.loads(Path(args.expect).read_text(encoding="utf-8"))
-        recognised = score_gestures(recognizer.predictions, sidecar)
-        missed = [g["label"] for g, ok in zip(sidecar["gestures"], recognised) if not ok]
-        print(
-            f"Recognised {sum(recognised)} of {len(recognised)} gestures in the video"
-            + (f"; missed: {', '.join(missed)}" if missed else "")
-        )
-        performed, fired = [g["label"] for g in sidecar["gestures"]], [e["event"] for e in recognizer.events]
-        print(f"Events {'match' if fired == performed else 'differ from'} the gestures performed: {', '.join(fired) or 'none'}")
     return recognizer
+
+
+def report_expected(recognizer, sidecar_path):
+    """Prints which of a labelled video's gestures were recognised and whether the events match them;
+    returns the labels of the gestures missed."""
+    sidecar = json.loads(Path(sidecar_path).read_text(encoding="utf-8"))
+    recognised = score_gestures(recognizer.predictions, sidecar)
+    missed = [g["label"] for g, ok in zip(sidecar["gestures"], recognised) if not ok]
+    print(
+        f"Recognised {sum(recognised)} of {len(recognised)} gestures in the video"
+        + (f"; missed: {', '.join(missed)}" if missed else "")
+    )
+    performed, fired = [g["label"] for g in sidecar["gestures"]], [e["event"] for e in recognizer.events]
+    print(f"Events {'match' if fired == performed else 'differ from'} the gestures performed: {', '.join(fired) or 'none'}")
+    return missed
 
 
 def main(argv=None):
@@ -374,16 +381,24 @@ def main(argv=None):
         action="store_true",
         help="predict in the main loop, on every frame the model takes (a file then gives the same predictions every time)",
     )
-    parser.add_argument("--expect", help="a video's sidecar from synthetic.py --video: report which gestures were recognised")
+    parser.add_argument(
+        "--expect",
+        metavar="SIDECAR.json",
+        help="a video's sidecar from synthetic.py --video: report which gestures were recognised; exit 1 if any was missed",
+    )
     parser.add_argument("--fast", action="store_true", help="read a video file as fast as possible instead of in real time")
     parser.add_argument("--keypoints", metavar="MODEL.task", help="pose_lstm runs: the MediaPipe model they were trained with")
     args = parser.parse_args(argv)
     if args.every < 1:
         parser.error(f"--every must be at least 1, got {args.every}")
     try:
-        return run(args)
+        recognizer = run(args)
+        missed = report_expected(recognizer, args.expect) if args.expect and recognizer else []
     except (FileNotFoundError, OSError, ValueError, ImportError) as error:
         sys.exit(f"app.py: {error}")
+    if missed:  # a failed check, for make demo and scripts
+        sys.exit(f"app.py: {len(missed)} of the video's gestures were not recognised")
+    return recognizer
 
 
 if __name__ == "__main__":
