@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: demo test lint bench clean
 
@@ -18,12 +17,12 @@ demo: $(BIN)/activate
 	$(BIN)/python synthetic.py $(DEMO)/synthetic --clips-per-class 60 --video $(DEMO)/gestures.mp4
 	$(BIN)/python prepare.py $(DEMO)/synthetic --out $(DEMO)/data --gray
 	$(BIN)/python train.py --data $(DEMO)/data --run $(DEMO)/model --fresh --lr-schedule 2e-3:8,5e-4:4
-	$(BIN)/python evaluate.py --run $(DEMO)/model
+	$(BIN)/python evaluate.py --run $(DEMO)/model --min-top1 0.9
 	$(BIN)/python app.py --run $(DEMO)/model --source $(DEMO)/gestures.mp4 --no-display --sync --threshold 0.6 \
 		--output $(DEMO)/gestures_annotated.mp4 --log $(DEMO)/predictions.jsonl --expect $(DEMO)/gestures.mp4.json
 
 test: $(BIN)/activate
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

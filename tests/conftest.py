@@ -1,14 +1,21 @@
 """Shared fixtures: a tiny synthetic Jester dataset, prepared, and a run trained on it."""
 
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # make test runs two workers on two cores: one thread each, and
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")  # for the commands they start, rather than
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")  # four or more threads fighting over two cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import prepare  # noqa: E402
 import synthetic  # noqa: E402
@@ -18,47 +25,106 @@ import train  # noqa: E402
 TINY = ["--frames", "8", "--size", "32", "--channels", "1", "--batch-size", "8", "--workers", "1"]
 
 
+def user_environment():
+    """The environment a user's shell gives a command: without the test suite's TF_CPP_MIN_LOG_LEVEL."""
+    return {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def run_command(script, *args, expect_status=0, timeout=600):
+    """`python SCRIPT ARGS...` in a fresh process from the project folder, as a user types it, with this
+    venv's Python; checks its exit status and that it printed no CUDA error. Returns stdout and stderr."""
+    command = [sys.executable, script, *map(str, args)]
+    done = subprocess.run(command, cwd=ROOT, env=user_environment(), capture_output=True, text=True, timeout=timeout)
+    shown = f"$ {' '.join(command[1:])}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+    assert done.returncode == expect_status, f"exit status {done.returncode}, expected {expect_status}\n{shown}"
+    assert "cuInit" not in done.stderr and "CUDA error" not in done.stderr, f"a CUDA error line on a machine without GPU\n{shown}"
+    return done.stdout + done.stderr
+
+
+def made_once(tmp_path_factory, name, make):
+    """A folder that `make(folder)` fills once for the whole test run. Under pytest-xdist (make test runs
+    two workers) the first worker to need it makes it while any other waits, and then all read it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' common folder
+    folder, made = root / name, root / f"{name}.made"
+    with FileLock(f"{folder}.lock"):
+        if not made.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed making it
+            folder.mkdir()
+            make(folder)
+            made.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def jester_dir(tmp_path_factory):
     """Official Jester layout, 4 clips per class (3 train, 1 validation)."""
-    out = tmp_path_factory.mktemp("jester")
-    synthetic.write_dataset(out, clips_per_class=4, seed=1, validation_fraction=0.25, workers=2)
-    return out
+    return made_once(
+        tmp_path_factory,
+        "jester",
+        lambda out: synthetic.write_dataset(out, clips_per_class=4, seed=1, validation_fraction=0.25, workers=2),
+    )
 
 
 @pytest.fixture(scope="session")
 def prepared_dir(jester_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("prepared")
-    prepare.prepare(jester_dir, out, size=40, gray=True, workers=2, progress=False)
-    return out
+    return made_once(
+        tmp_path_factory, "prepared", lambda out: prepare.prepare(jester_dir, out, size=40, gray=True, workers=2, progress=False)
+    )
 
 
 @pytest.fixture(scope="session")
 def trained_run(prepared_dir, tmp_path_factory):
     """A run folder after 2 epochs of the default model on the tiny set."""
-    run = tmp_path_factory.mktemp("run")
-    train.main(["--data", str(prepared_dir), "--run", str(run), "--epochs", "2", *TINY])
-    return run
+    return made_once(
+        tmp_path_factory, "run", lambda run: train.main(["--data", str(prepared_dir), "--run", str(run), "--epochs", "2", *TINY])
+    )
 
 
 @pytest.fixture(scope="session")
 def stream_run(prepared_dir, tmp_path_factory):
     """A run folder after 2 epochs of the streaming model (tsm_mobilenet) on the tiny set."""
-    run = tmp_path_factory.mktemp("stream_run")
-    train.main(["--data", str(prepared_dir), "--run", str(run), "--model", "tsm_mobilenet", "--epochs", "2", *TINY])
-    return run
+    argv = ["--data", str(prepared_dir), "--model", "tsm_mobilenet", "--epochs", "2", *TINY]
+    return made_once(tmp_path_factory, "stream_run", lambda run: train.main([*argv, "--run", str(run)]))
 
 
 @pytest.fixture(scope="session")
 def gesture_video(tmp_path_factory):
-    path = tmp_path_factory.mktemp("video") / "gestures.mp4"
-    synthetic.write_video(path, seed=3, num_gestures=2, height=120, width=160)
-    return path
+    folder = made_once(
+        tmp_path_factory,
+        "video",
+        lambda out: synthetic.write_video(out / "gestures.mp4", seed=3, num_gestures=2, height=120, width=160),
+    )
+    return folder / "gestures.mp4"
 
 
 @pytest.fixture(scope="session")
 def flow_prepared_dir(jester_dir, tmp_path_factory):
     """The tiny Jester set prepared in colour with DIS optical flow, for motion streams."""
-    out = tmp_path_factory.mktemp("prepared_flow")
-    prepare.prepare(jester_dir, out, size=40, gray=False, workers=2, flow_method="dis", progress=False)
-    return out
+    return made_once(
+        tmp_path_factory,
+        "prepared_flow",
+        lambda out: prepare.prepare(jester_dir, out, size=40, gray=False, workers=2, flow_method="dis", progress=False),
+    )
+
+
+@pytest.fixture(scope="session")
+def readme_run(tmp_path_factory):
+    """The README's first steps as a user types them, each a fresh process (see test_commands.py):
+    synthetic.py -> prepare.py -> train.py with --lr-schedule -> train.py again with a new --lr.
+    Returns the folder: synthetic/, data/, gestures.mp4 (and .json), model/, and what each step printed."""
+
+    def make(work):
+        steps = {
+            "synthetic": ["synthetic.py", work / "synthetic", "--clips-per-class", "4", "--validation-fraction", "0.25"],
+            "prepare": ["prepare.py", work / "synthetic", "--out", work / "data", "--gray", "--size", "40", "--workers", "2"],
+            "check": ["prepare.py", "check", work / "data"],
+            "train": ["train.py", "--data", work / "data", "--run", work / "model", "--lr-schedule", "3e-3:1,5e-4:1", *TINY],
+            "train_again": ["train.py", "--run", work / "model", "--epochs", "1", "--lr", "1e-4", "--workers", "1"],
+        }
+        steps["synthetic"] += ["--video", work / "gestures.mp4"]
+        for name, command in steps.items():
+            (work / f"{name}.out").write_text(run_command(*command))
+
+    return made_once(tmp_path_factory, "readme", make)

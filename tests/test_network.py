@@ -18,7 +18,7 @@ TINY_INPUT = {
     "c3d": (8, 32, 32, 3),
     "mobilenet_lstm": (4, 32, 32, 1),
     "mobilenet_gru": (4, 32, 32, 3),
-    "i3d": (8, 16, 16, 3),  # its training step is slow on a CPU at 32x32 (3D pooling and convolution gradients)
+    "i3d": (8, 32, 32, 3),
     "two_stream": (2, 71, 71, 4),  # Xception's smallest input; a motion stream of 2 flow pairs
     "pose_lstm": (9, 34),  # 9 samples of 17 joints
     "tsm_mobilenet": (4, 32, 32, 1),

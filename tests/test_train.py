@@ -35,23 +35,6 @@ def test_a_run_folder_has_everything(trained_run):
     assert (trained_run / "chart.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_a_second_run_continues_with_the_new_learning_rate(trained_run, tmp_path):
-    run = tmp_path / "run"
-    os.system(f"cp -r {trained_run} {run}")
-    state_before = json.loads((run / "checkpoint" / "state.json").read_text())
-    train.main(["--run", str(run), "--lr", "1e-4", "--epochs", "1", "--workers", "1"])
-    rows = history(run)
-    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
-    assert float(rows[-1]["lr"]) == pytest.approx(1e-4) and float(rows[0]["lr"]) == pytest.approx(2e-3)
-    assert rows[:2] == history(trained_run)  # the earlier epochs are kept as they were
-    state = json.loads((run / "checkpoint" / "state.json").read_text())
-    assert state["epoch"] == 3 and state_before["epoch"] == 2
-    optimizer = keras.models.load_model(run / "checkpoint" / "model.keras").optimizer
-    assert int(optimizer.iterations.numpy()) == 3 * 4  # 27 clips in batches of 8, 3 epochs: state carried over
-    runs = json.loads((run / "config.json").read_text())["runs"]
-    assert [(r["from_epoch"], r["to_epoch"]) for r in runs] == [(1, 2), (3, 3)]
-
-
 def test_continuing_with_another_model_or_shape_is_refused(trained_run, tmp_path):
     run = tmp_path / "run"
     os.system(f"cp -r {trained_run} {run}")
@@ -63,10 +46,8 @@ def test_continuing_with_another_model_or_shape_is_refused(trained_run, tmp_path
         train.main(["--run", str(run), "--batch-size", "16"])
 
 
-def test_lr_schedule_phases_in_one_process(prepared_dir, tmp_path):
-    run = tmp_path / "run"
-    train.main(["--data", str(prepared_dir), "--run", str(run), "--lr-schedule", "3e-3:1,5e-4:1", *TINY])
-    assert [float(row["lr"]) for row in history(run)] == [3e-3, 5e-4]
+def test_lr_schedule_phases_are_read_and_checked():
+    # a run with --lr-schedule 3e-3:1,5e-4:1, continued with --lr 1e-4: test_commands.py (readme_run)
     assert lr_schedule.parse_phases("2e-3:20,1e-4:10") == [[2e-3, 20], [1e-4, 10]]
     with pytest.raises(ValueError, match="LR:EPOCHS"):
         lr_schedule.parse_phases("fast")
@@ -74,22 +55,12 @@ def test_lr_schedule_phases_in_one_process(prepared_dir, tmp_path):
         train.main(["--lr-schedule", "1e-3:1", "--lr", "1e-4"])
 
 
-def test_fresh_starts_over(trained_run, tmp_path):
-    run = tmp_path / "run"
-    os.system(f"cp -r {trained_run} {run}")
-    (run / "notes.txt").write_text("mine")
-    data = json.loads((run / "config.json").read_text())["data"]
-    train.main(["--data", data, "--run", str(run), "--fresh", "--epochs", "1", *TINY])
-    assert len(history(run)) == 1
-    assert (run / "notes.txt").read_text() == "mine"  # only the run's own files go
-
-
 def numbers(rows):
     return np.array([[float(row[key]) for key in runs.HISTORY_COLUMNS] for row in rows])
 
 
 # a schedule with a position to keep: warm-up, cosine decay, and a plateau that may halve the rate
-SCHEDULE = ["--epochs", "6", "--lr", "3e-3", "--warmup", "1", "--decay", "cosine", "--plateau", "1:0.5"]
+SCHEDULE = ["--epochs", "4", "--lr", "3e-3", "--warmup", "1", "--decay", "cosine", "--plateau", "1:0.5"]
 
 
 @pytest.mark.slow
@@ -109,27 +80,31 @@ def test_a_run_killed_mid_epoch_resumes_exactly(prepared_dir, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     done = json.loads(state_file.read_text())["epoch"]
-    assert 2 <= done < 6
+    assert 2 <= done < 4
     finished = subprocess.run(command(killed), check=True, capture_output=True, text=True)
     assert "resuming the interrupted invocation" in finished.stdout
     expected, resumed = numbers(history(whole)), numbers(history(killed))
-    assert resumed.shape == expected.shape == (6, len(runs.HISTORY_COLUMNS))
+    assert resumed.shape == expected.shape == (4, len(runs.HISTORY_COLUMNS))
     np.testing.assert_allclose(resumed, expected, rtol=1e-4, atol=1e-7)
     config = json.loads((killed / "config.json").read_text())
-    assert [(r["from_epoch"], r["to_epoch"]) for r in config["runs"]] == [(1, 6)]  # one invocation, finished
+    assert [(r["from_epoch"], r["to_epoch"]) for r in config["runs"]] == [(1, 4)]  # one invocation, finished
     assert not (killed / ".checkpoint.tmp").exists() and not (killed / ".checkpoint.old").exists()
     # a different command is a new invocation from the last epoch
     subprocess.run(command(killed)[: -len(SCHEDULE)] + ["--epochs", "1", "--lr", "1e-4"], check=True, capture_output=True)
-    assert [int(row["epoch"]) for row in history(killed)] == list(range(1, 8))
+    assert [int(row["epoch"]) for row in history(killed)] == list(range(1, 6))
 
 
-def test_the_same_seed_gives_the_same_history(prepared_dir, tmp_path):
-    def run(name, seed):
-        train.main(["--data", str(prepared_dir), "--run", str(tmp_path / name), "--epochs", "2", "--seed", str(seed), *TINY])
+def test_the_same_seed_gives_the_same_history_and_fresh_starts_over(prepared_dir, tmp_path):
+    def run(name, seed, *options):
+        train.main(
+            ["--data", str(prepared_dir), "--run", str(tmp_path / name), "--epochs", "1", "--seed", str(seed), *options, *TINY]
+        )
         return numbers(history(tmp_path / name))
 
     first = run("first", 0)
-    np.testing.assert_array_equal(run("again", 0), first)
+    (tmp_path / "first" / "notes.txt").write_text("mine")
+    np.testing.assert_array_equal(run("first", 0, "--fresh"), first)  # started over: one epoch, the same one
+    assert (tmp_path / "first" / "notes.txt").read_text() == "mine"  # only the run's own files go
     assert not np.allclose(run("other", 1)[:, 2:], first[:, 2:])  # another seed: other weights, order and masks
 
 
@@ -153,6 +128,11 @@ def test_a_best_model_is_only_moved_into_place_for_a_committed_epoch(trained_run
     assert not committed.exists() and not uncommitted.exists()
 
 
+# Smaller frames where a model's training step is slow on a CPU at 32x32 (I3D's 3D pooling and
+# convolution gradients, SlowFast R50's 34 M parameters); both pad "same", so 16x16 goes through.
+SMALLER = {"i3d": ["--size", "16"], "slowfast_r50": ["--size", "16"]}
+
+
 # mobilenet_lstm differs from mobilenet_gru only in its cell, which test_network.py trains
 @pytest.mark.parametrize(
     "model", ["c3d", "i3d", *(pytest.param(name, marks=pytest.mark.slow) for name in ("mobilenet_gru", "slowfast_r50"))]
@@ -161,7 +141,8 @@ def test_every_model_trains_an_epoch_and_is_evaluated(model, prepared_dir, tmp_p
     import evaluate
 
     run = tmp_path / model
-    train.main(["--data", str(prepared_dir), "--run", str(run), "--model", model, "--epochs", "1", *TINY])
+    size = SMALLER.get(model, [])
+    train.main(["--data", str(prepared_dir), "--run", str(run), "--model", model, "--epochs", "1", *TINY, *size])
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == model and len(history(run)) == 1
     assert config.get("weights") == ("none" if model in network.PRETRAINED else None)  # gray: no ImageNet by default
@@ -190,10 +171,10 @@ def test_pose_lstm_learns_moving_skeletons_end_to_end(tmp_path):
 
 def test_freeze_backbone_epochs_train_the_head_first(prepared_dir, tmp_path):
     """--freeze-backbone-epochs 1 with a local weights file: epoch 1 keeps the backbone, epoch 2 trains it."""
-    source = network.build_model("i3d", input_shape=(8, 32, 32, 1), num_classes=400)  # as if converted from Kinetics
+    source = network.build_model("i3d", input_shape=(8, 16, 16, 1), num_classes=400)  # as if converted from Kinetics
     weights = tmp_path / "i3d.weights.h5"
     source.save_weights(weights)
-    run, options = tmp_path / "run", ["--data", str(prepared_dir), "--model", "i3d", *TINY]
+    run, options = tmp_path / "run", ["--data", str(prepared_dir), "--model", "i3d", *TINY, *SMALLER["i3d"]]
     train.main(["--run", str(run), "--weights", str(weights), "--freeze-backbone-epochs", "1", "--epochs", "1", *options])
 
     def kernels(path):

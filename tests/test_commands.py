@@ -1,0 +1,104 @@
+"""The README's commands as a user types them: each a fresh `python script.py ...` process.
+
+One interpreter that imported everything hides a missing import (a model that cannot be loaded
+by the script that needs it), so here every command starts from nothing, with the venv's Python
+and without TF_CPP_MIN_LOG_LEVEL, at a tiny size, and must print no CUDA error (conftest's
+`run_command`). The `readme_run` fixture walks synthetic.py -> prepare.py -> prepare.py check ->
+train.py -> train.py again; these tests check what each step wrote and go on from there.
+Deployment (export.py, and the app and evaluate.py on exports) is in test_commands_deploy.py.
+"""
+
+import csv
+import json
+import subprocess
+import sys
+
+import keras
+import pytest
+from conftest import ROOT, TINY, run_command, user_environment
+
+pytestmark = pytest.mark.slow
+
+
+def test_synthetic_prepare_and_check(readme_run):
+    assert len((readme_run / "synthetic" / "jester-v1-train.csv").read_text().splitlines()) == 27
+    assert json.loads((readme_run / "gestures.mp4.json").read_text())["gestures"]
+    assert "Prepared 36 clips" in (readme_run / "prepare.out").read_text()
+    checked = (readme_run / "check.out").read_text()
+    assert "validation" in checked and "9" in checked
+
+
+def test_train_then_train_again_with_a_new_rate(readme_run):
+    run = readme_run / "model"
+    with open(run / "history.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [float(row["lr"]) for row in rows] == pytest.approx([3e-3, 5e-4, 1e-4])  # two phases, then the new rate
+    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 3
+    optimizer = keras.models.load_model(run / "checkpoint" / "model.keras").optimizer
+    assert int(optimizer.iterations.numpy()) == 3 * 4  # 27 clips in batches of 8, 3 epochs: state carried over
+    runs = json.loads((run / "config.json").read_text())["runs"]
+    assert [(r["from_epoch"], r["to_epoch"]) for r in runs] == [(1, 2), (3, 3)]
+    assert (run / "chart.png").is_file() and "Best validation accuracy" in (readme_run / "train_again.out").read_text()
+
+
+def test_evaluate_a_run_that_train_wrote(readme_run):
+    run = readme_run / "model"
+    printed = run_command("evaluate.py", "--run", run, "--clips", "2", "--crops", "3")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["num_clips"] == 9 and metrics["views"] == {"clips": 2, "crops": 3}
+    assert f"top-1 {metrics['top1']:.4f}" in printed
+
+
+def test_compare_two_small_models_then_fuse_two_runs(readme_run, tmp_path):
+    out = tmp_path / "comparison"
+    command = ["compare.py", "--data", readme_run / "data", "--models", "slowfast,c3d", "--out", out, "--calls", "2"]
+    command += ["--epochs", "2", *TINY]
+    run_command(*command)
+    rows = json.loads((out / "comparison.json").read_text())
+    assert [row["model"] for row in rows] == ["slowfast", "c3d"]
+    for row in rows:
+        assert row["epochs"] == 2 and row["input"] == [8, 32, 32, 1]
+        assert 0 <= row["top1"] <= 1 and row["parameters"] > 0.1 and row["gflops"] > 0
+        assert row["train_clips_per_second"] > 0 and row["inference_ms"] > 0
+    assert rows[1]["gflops"] > 10 * rows[0]["gflops"]  # C3D's 3x3x3 convolutions at full width cost far more
+    table = (out / "comparison.md").read_text()
+    assert "| `slowfast` | 8x32x32x1 | 2 |" in table and "| `c3d` |" in table and "--epochs 2" in table
+    assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    history = (out / "c3d" / "history.csv").read_text()
+    printed = run_command(*command)  # the same command again measures, but does not train again
+    assert "trained already" in printed and (out / "c3d" / "history.csv").read_text() == history
+    assert [row["top1"] for row in json.loads((out / "comparison.json").read_text())] == [row["top1"] for row in rows]
+    # The README fuses a two-stream pair (spatial and motion); two clip runs (the comparison's slowfast
+    # and the README's run, both on data/) walk the same command
+    printed = run_command("evaluate.py", "--fuse", out / "slowfast", readme_run / "model")
+    fused = json.loads((out / "slowfast" / "fusion.json").read_text())
+    assert fused["num_clips"] == 9 and set(fused["streams"]) == {str(out / "slowfast"), str(readme_run / "model")}
+    assert "average fusion" in printed
+
+
+def test_pose_synthetic_writes_a_keypoint_set(tmp_path):
+    # the README's keypoint commands need MediaPipe's model file; --synthetic is what runs without it
+    run_command("pose.py", "--synthetic", tmp_path / "poses_demo", "--clips-per-class", "4")
+    with open(tmp_path / "poses_demo" / "index.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) >= 8 and all((tmp_path / "poses_demo" / "keypoints" / f"{row['clip']}.npy").is_file() for row in rows)
+
+
+SCRIPTS = ["prepare.py", "synthetic.py", "train.py", "evaluate.py", "app.py", "export.py", "compare.py", "pose.py"]
+SCRIPTS += sorted(str(path.relative_to(ROOT)) for path in (ROOT / "bench").glob("*.py"))
+
+
+def test_every_script_answers_help():
+    def start(script):
+        command = [sys.executable, script, "--help"]
+        return subprocess.Popen(
+            command, cwd=ROOT, env=user_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    running = {script: start(script) for script in SCRIPTS}  # at once: each mostly waits for its imports
+    for script, process in running.items():
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, f"{script} --help failed:\n{err}"
+        assert out.startswith("usage:") and "--" in out and "cuInit" not in err, script
