@@ -113,7 +113,8 @@ def flow_prepared_dir(jester_dir, tmp_path_factory):
 def readme_run(tmp_path_factory):
     """The README's first steps as a user types them, each a fresh process (see test_commands.py):
     synthetic.py -> prepare.py -> train.py with --lr-schedule -> train.py again with a new --lr.
-    Returns the folder: synthetic/, data/, gestures.mp4 (and .json), model/, and what each step printed."""
+    Returns the folder: synthetic/, data/, gestures.mp4 (and .json), model/, what each step printed, and
+    the run's history.csv and checkpoint state after the first train.py."""
 
     def make(work):
         steps = {
@@ -126,5 +127,8 @@ def readme_run(tmp_path_factory):
         steps["synthetic"] += ["--video", work / "gestures.mp4"]
         for name, command in steps.items():
             (work / f"{name}.out").write_text(run_command(*command))
+            if name == "train":  # what the first invocation left, for the test that continues it
+                shutil.copy(work / "model" / "history.csv", work / "history_before.csv")
+                shutil.copy(work / "model" / "checkpoint" / "state.json", work / "state_before.json")
 
     return made_once(tmp_path_factory, "readme", make)

@@ -34,8 +34,10 @@ def test_train_then_train_again_with_a_new_rate(readme_run):
         rows = list(csv.DictReader(file))
     assert [float(row["lr"]) for row in rows] == pytest.approx([3e-3, 5e-4, 1e-4])  # two phases, then the new rate
     assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+    with open(readme_run / "history_before.csv", newline="") as file:
+        assert rows[:2] == list(csv.DictReader(file))  # the earlier epochs are kept as they were
     state = json.loads((run / "checkpoint" / "state.json").read_text())
-    assert state["epoch"] == 3
+    assert state["epoch"] == 3 and json.loads((readme_run / "state_before.json").read_text())["epoch"] == 2
     optimizer = keras.models.load_model(run / "checkpoint" / "model.keras").optimizer
     assert int(optimizer.iterations.numpy()) == 3 * 4  # 27 clips in batches of 8, 3 epochs: state carried over
     runs = json.loads((run / "config.json").read_text())["runs"]
