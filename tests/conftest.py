@@ -12,10 +12,11 @@ from filelock import FileLock
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if os.environ.get("PYTEST_XDIST_WORKER"):  # make test runs two workers on two cores: one thread each, and
-    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")  # for the commands they start, rather than
-    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")  # four or more threads fighting over two cores
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+# make test runs two pytest-xdist workers on two cores: TensorFlow gets one thread in each, and in the
+# commands they start, rather than four or more threads fighting over the two cores
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
 
 import prepare  # noqa: E402
 import synthetic  # noqa: E402
