@@ -16,6 +16,8 @@ import warnings
 import keras
 from keras import layers
 
+from nets.layers import FrameStackConv3D
+
 # Inception module widths, as in GoogLeNet's table 1 (Szegedy et al. 2015), which I3D keeps:
 # (Branch_0 1x1, Branch_1 1x1 reduce, Branch_1 3x3, Branch_2 1x1 reduce, Branch_2 3x3, Branch_3 pool projection).
 # Branch_2 is GoogLeNet's 5x5 branch; Inception-v1 with batch norm replaced it by a 3x3, and so did I3D.
@@ -68,7 +70,7 @@ def unit3d(x, filters, kernel, strides=(1, 1, 1), name=None):
     so converted weights give the same activations; momentum 0.9 as in network.py, so the moving
     statistics settle within a short fine-tuning run.
     """
-    x = layers.Conv3D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = FrameStackConv3D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-3, momentum=0.9, scale=False, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
@@ -111,7 +113,7 @@ def head(features, num_classes, dropout):
     window = (min(HEAD_TIME_WINDOW, time), height, width)
     x = layers.AveragePooling3D(window, strides=1, padding="valid", name=f"{HEAD_PREFIX}pool")(features)
     x = layers.Dropout(dropout, name=f"{HEAD_PREFIX}dropout")(x)
-    x = layers.Conv3D(num_classes, 1, name=f"{HEAD_PREFIX}logits")(x)  # (batch, time', 1, 1, num_classes)
+    x = FrameStackConv3D(num_classes, 1, name=f"{HEAD_PREFIX}logits")(x)  # (batch, time', 1, 1, num_classes)
     # Logits, not probabilities, are averaged over time, as in kinetics-i3d.
     x = layers.GlobalAveragePooling3D(name=f"{HEAD_PREFIX}time_average")(x)
     return layers.Softmax(name="predictions")(x)

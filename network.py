@@ -17,7 +17,7 @@ import numpy as np
 from keras import layers
 
 from i3d import i3d
-from nets.layers import EveryNthFrame, FrameMaxPool, TwoClassProbabilities
+from nets.layers import EveryNthFrame, FrameMaxPool, FrameStackConv3D, TwoClassProbabilities
 from streaming import tsm_mobilenet
 
 # SlowFast variants as data. Stage widths are the slow pathway's bottleneck widths (the block
@@ -51,7 +51,7 @@ FUSION_KERNEL = 5  # temporal kernel of the lateral convolution
 
 
 def conv_bn(x, filters, kernel, strides=(1, 1, 1), relu=True, name=None):
-    x = layers.Conv3D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = FrameStackConv3D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 

@@ -10,6 +10,7 @@ from conftest import ROOT
 
 import network
 from fusion import recurrent_fusion
+from nets.layers import FrameStackConv3D
 
 # Tiny inputs per model: enough frames for the model's temporal stride, small frames.
 TINY_INPUT = {
@@ -118,6 +119,30 @@ def test_slowfast_has_two_pathways_with_lateral_connections():
     slow_stem = model.get_layer("slow_stem_conv").output.shape[-1]
     fast_stem = model.get_layer("fast_stem_conv").output.shape[-1]
     assert fast_stem == round(slow_stem * network.SLOWFAST_VARIANTS["slowfast"]["beta"])
+
+
+@pytest.mark.parametrize(
+    "frames, kernel, strides, padding",
+    [
+        (16, (5, 7, 7), (1, 2, 2), "same"),  # SlowFast's fast stem
+        (16, (5, 1, 1), (4, 1, 1), "same"),  # a lateral connection
+        (15, (3, 3, 3), (2, 2, 2), "same"),  # odd frames, strided in time: uneven padding
+        (8, (2, 3, 3), (1, 1, 1), "same"),  # an even temporal kernel
+        (15, (3, 3, 3), (2, 1, 1), "valid"),
+    ],
+)
+def test_frame_stack_convolution_is_a_conv3d_with_the_same_weights(frames, kernel, strides, padding):
+    clip = np.random.default_rng(0).normal(size=(2, frames, 9, 9, 3)).astype("float32")
+    options = dict(kernel_size=kernel, strides=strides, padding=padding, activation="relu")
+    reference, stacked = keras.layers.Conv3D(4, **options), FrameStackConv3D(4, **options)
+    reference.build(clip.shape)
+    kernel, bias = reference.get_weights()
+    reference.set_weights([kernel, bias + 0.1])  # a bias that counts
+    expected = reference(clip)
+    stacked.build(clip.shape)
+    stacked.set_weights(reference.get_weights())  # a Conv3D's kernel and bias, as they are
+    np.testing.assert_allclose(stacked(clip), expected, atol=1e-5)
+    assert stacked.compute_output_shape(clip.shape) == tuple(expected.shape)
 
 
 def test_unknown_model_names_the_known_ones():
