@@ -32,6 +32,7 @@ bench: $(BIN)/activate
 	$(BIN)/python bench/app_latency.py
 	$(BIN)/python bench/prepare_speed.py
 	$(BIN)/python bench/models.py
+	$(BIN)/python bench/conv_speed.py
 	$(BIN)/python bench/stream_latency.py
 
 clean:
