@@ -9,9 +9,7 @@ of a training step (after one warm-up step) for both, and their ratio, from the 
 """
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -20,6 +18,7 @@ import quiet  # noqa: E402, F401  # isort: skip  (before TensorFlow: without its
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from data_pipeline import step_seconds  # noqa: E402
 
 import network  # noqa: E402
 from nets.layers import FrameStackConv3D  # noqa: E402
@@ -29,7 +28,7 @@ INPUTS = {"slowfast": ((16, 112, 112, 1), 16), "i3d": ((16, 64, 64, 3), 2)}
 NUM_CLASSES = 9
 
 
-def step_seconds(name, shape, batch_size, steps, weights=None):
+def measure(name, shape, batch_size, steps, weights=None):
     """Median seconds of a training step, and the model's weights (for the other measurement)."""
     options = {"weights": None} if name in network.PRETRAINED else {}
     model = network.build_model(name, input_shape=shape, num_classes=NUM_CLASSES, **options)
@@ -39,13 +38,7 @@ def step_seconds(name, shape, batch_size, steps, weights=None):
     rng = np.random.default_rng(0)
     clips = rng.uniform(-1, 1, (batch_size, *shape)).astype("float32")
     labels = np.arange(batch_size) % NUM_CLASSES
-    model.train_on_batch(clips, labels)  # builds the graph
-    times = []
-    for _ in range(steps):
-        started = time.perf_counter()
-        model.train_on_batch(clips, labels)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), model.get_weights()
+    return step_seconds(model, clips, labels, steps), model.get_weights()
 
 
 def main(argv=None):
@@ -57,10 +50,10 @@ def main(argv=None):
     rows = []
     for name in args.models.split(","):
         shape, batch_size = INPUTS[name]
-        stacked, weights = step_seconds(name, shape, batch_size, args.steps)
+        stacked, weights = measure(name, shape, batch_size, args.steps)
         FrameStackConv3D.convolution_op = keras.layers.Conv3D.convolution_op  # the baseline
         try:
-            plain, _ = step_seconds(name, shape, batch_size, args.steps, weights)
+            plain, _ = measure(name, shape, batch_size, args.steps, weights)
         finally:
             FrameStackConv3D.convolution_op = stacked_op
         rows.append((name, shape, batch_size, plain, stacked))
