@@ -37,25 +37,25 @@ class FrameStackConv3D(layers.Conv3D):
 
     Same kernel (kt, kh, kw, C, F), bias, config and outputs as Conv3D (a Conv3D's weights load
     as they are). TensorFlow's CPU gradients of a 3D convolution are slow for thin, strided or
-    (1, k, k) kernels: a SlowFast training step takes 2.3 x less time this way, an I3D one 70 x
-    less (C3D's wide 3 x 3 x 3 convolutions are 15 % faster as Conv3D, so C3D keeps those). Needs
-    a known number of frames; dilation or groups fall back to Conv3D's own computation.
+    (1, k, k) kernels, so SlowFast and I3D train several times faster this way (`bench/conv_speed.py`);
+    C3D's wide 3 x 3 x 3 convolutions are a little faster as Conv3D, so C3D keeps those. Needs a
+    known number of frames; dilation or groups fall back to Conv3D's own computation.
     """
 
     def convolution_op(self, inputs, kernel):
         frames = inputs.shape[1]
         if frames is None or self.data_format != "channels_last" or max(self.dilation_rate) > 1 or self.groups > 1:
             return super().convolution_op(inputs, kernel)
-        size, stride = self.kernel_size[0], self.strides[0]
+        kt, kh, kw, channels, filters = kernel.shape
+        stride = self.strides[0]
         if self.padding == "same":
             out_frames = -(-frames // stride)
-            pad = max((out_frames - 1) * stride + size - frames, 0)
+            pad = max((out_frames - 1) * stride + kt - frames, 0)
             inputs = ops.pad(inputs, [[0, 0], [pad // 2, pad - pad // 2], [0, 0], [0, 0], [0, 0]])
         else:
-            out_frames = (frames - size) // stride + 1
+            out_frames = (frames - kt) // stride + 1
         last = (out_frames - 1) * stride + 1
-        stacked = ops.concatenate([inputs[:, start : start + last : stride] for start in range(size)], axis=-1)
-        kt, kh, kw, channels, filters = kernel.shape
+        stacked = ops.concatenate([inputs[:, start : start + last : stride] for start in range(kt)], axis=-1)
         kernel2d = ops.reshape(ops.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * channels, filters))
         images = ops.reshape(stacked, (-1, *stacked.shape[2:]))  # (batch * out_frames, height, width, kt * C)
         outputs = ops.conv(images, kernel2d, strides=list(self.strides[1:]), padding=self.padding)

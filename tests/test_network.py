@@ -136,8 +136,8 @@ def test_frame_stack_convolution_is_a_conv3d_with_the_same_weights(frames, kerne
     options = dict(kernel_size=kernel, strides=strides, padding=padding, activation="relu")
     reference, stacked = keras.layers.Conv3D(4, **options), FrameStackConv3D(4, **options)
     reference.build(clip.shape)
-    kernel, bias = reference.get_weights()
-    reference.set_weights([kernel, bias + 0.1])  # a bias that counts
+    weights, bias = reference.get_weights()
+    reference.set_weights([weights, bias + 0.1])  # a bias that counts
     expected = reference(clip)
     stacked.build(clip.shape)
     stacked.set_weights(reference.get_weights())  # a Conv3D's kernel and bias, as they are
