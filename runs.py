@@ -2,7 +2,7 @@
 
     config.json     the resolved settings, and each invocation's learning-rate schedule
     classes.json    class names, in the model's output order
-    model.keras     the best epoch by validation accuracy (what evaluate.py and app.py load)
+    model.keras     the best epoch by validation accuracy, then loss (what evaluate.py and app.py load)
     checkpoint/     the last completed epoch: weights, optimizer state, random state, schedule position
     history.csv     epoch,lr,loss,accuracy,val_loss,val_accuracy
     chart.png       the training curves
@@ -144,6 +144,16 @@ def set_random_states(model, values):
             variable.assign(np.asarray(value, dtype=variable.dtype))
 
 
+def improves_on_best(row, state):
+    """Whether an epoch's history row beats the best epoch so far: a higher validation accuracy, or the
+    same with a lower validation loss (a small validation set reaches 1.0 early, and later epochs that
+    keep it and lower the loss generalise better)."""
+    if row["val_accuracy"] != state["best_val_accuracy"]:
+        return row["val_accuracy"] > state["best_val_accuracy"]
+    best = state["history"][state["best_epoch"] - 1] if state["best_epoch"] else None
+    return best is not None and row["val_loss"] < best["val_loss"]
+
+
 class RunCheckpoint(keras.callbacks.Callback):
     """After each epoch: history, chart, best model and a resumable checkpoint, all atomically.
 
@@ -173,7 +183,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         invocation = self.state.get("invocation")
         if invocation:  # finished at its last epoch, or stopped early: a rerun starts a new one
             invocation["done"] = epoch + 1 >= invocation["to_epoch"] or bool(self.model.stop_training)
-        improved = row["val_accuracy"] > self.state["best_val_accuracy"]
+        improved = improves_on_best(row, self.state)
         if improved:
             self.state["best_val_accuracy"], self.state["best_epoch"] = row["val_accuracy"], epoch + 1
         if not self.write:

@@ -11,8 +11,9 @@ the real dataset looks like on disk, so `prepare.py` reads it through the same c
     OUT_DIR/jester-v1-train.csv         id;label
     OUT_DIR/jester-v1-validation.csv    id;label
 
-`--video FILE` also writes a webcam-sized video of several gestures in a row, with a sidecar
-`FILE.json` listing each gesture's label and frame range, for trying `app.py` without a camera.
+`--video FILE` also writes a webcam-sized video of several gestures in a row, the hand resting
+between them, with a sidecar `FILE.json` listing each gesture's label and frame range, for trying
+`app.py` without a camera.
 
     python synthetic.py data/synthetic --clips-per-class 60 --video data/gestures.mp4
 """
@@ -195,6 +196,10 @@ def write_video(path, seed=0, num_gestures=None, height=240, width=320):
     for label in ["No gesture"] + order + ["No gesture"]:
         num_frames = int(rng.integers(30, 40))
         motion, (begin, end) = random_motion(rng, label, num_frames)
+        # a person rests between gestures: the hand holds still before and after each one
+        before, after = (int(n) for n in rng.integers(8, 15, size=2))
+        motion = np.concatenate([motion[:1].repeat(before, axis=0), motion, motion[-1:].repeat(after, axis=0)])
+        begin, end, num_frames = begin + before, end + before, len(motion)
         for frame in render_clip(scene, motion, height, width):
             writer.write(frame)
         if label != "No gesture":

@@ -64,3 +64,5 @@ def test_video_and_sidecar(tmp_path):
         count += 1
     assert count == sidecar["num_frames"]
     assert all(0 <= g["start"] < g["end"] <= count for g in sidecar["gestures"])
+    gestures = sidecar["gestures"]  # the hand rests at least 8 frames after one gesture and 8 before the next
+    assert all(following["start"] - gesture["end"] >= 16 for gesture, following in zip(gestures, gestures[1:]))

@@ -214,3 +214,13 @@ def test_bad_numbers_are_refused_up_front():
     for option, value in (("--lr", "0"), ("--batch-size", "0"), ("--warmup", "-1"), ("--dropout", "1")):
         with pytest.raises(SystemExit):
             train.main([option, value])
+
+
+def test_the_best_epoch_is_the_most_accurate_then_the_lowest_validation_loss():
+    state = {"best_val_accuracy": 1.0, "best_epoch": 1, "history": [{"val_accuracy": 1.0, "val_loss": 0.06}]}
+    assert runs.improves_on_best({"val_accuracy": 1.0, "val_loss": 0.01}, state)  # as accurate, surer
+    assert not runs.improves_on_best({"val_accuracy": 1.0, "val_loss": 0.07}, state)
+    assert not runs.improves_on_best({"val_accuracy": 0.9, "val_loss": 0.001}, state)
+    assert not runs.improves_on_best({"val_accuracy": 1.0, "val_loss": float("nan")}, state)
+    first = {"best_val_accuracy": -1.0, "best_epoch": 0, "history": []}
+    assert runs.improves_on_best({"val_accuracy": 0.0, "val_loss": 2.0}, first)
