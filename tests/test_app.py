@@ -236,8 +236,10 @@ def test_record_mode_counts_down_records_and_shows_the_top_three(trained_run, ge
     argv = ["--run", str(trained_run), "--source", str(gesture_video), "--no-display", "--fast", "--mode", "record"]
     app.main([*argv, "--seconds", "2", "--show-flow", "--log", str(log), "--output", str(output)])
     results = [line for line in map(json.loads, log.read_text().splitlines()) if "recording" in line]
-    # space at frame 24 (2 s at 12 fps), 3 s of countdown, then 2 s of recording: classified at 7 s
-    assert [r["recording"] for r in results] == [1] and results[0]["time"] == pytest.approx(7.0, abs=0.1)
+    # space at frame 24 (2 s at 12 fps), 3 s of countdown, then 2 s of recording: classified at 7 s; space again
+    # at frame 110 (9.17 s), while the first result is shown: a second recording, classified at 14.17 s
+    assert [r["recording"] for r in results] == [1, 2] and results[0]["time"] == pytest.approx(7.0, abs=0.1)
+    assert results[1]["time"] == pytest.approx(110 / 12 + 5, abs=0.1)
     assert seen[0] == (12, pytest.approx(5.0, abs=0.1))  # 2 s at the run's 6 frames per second, from 5 s
     assert len(results[0]["top"]) == 3 and all(name in read_classes(trained_run) for name, _ in results[0]["top"])
     assert "Recording 1:" in capsys.readouterr().out

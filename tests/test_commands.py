@@ -56,17 +56,17 @@ def test_evaluate_a_run_that_train_wrote(readme_run):
 def test_compare_two_small_models_then_fuse_two_runs(readme_run, tmp_path):
     out = tmp_path / "comparison"
     command = ["compare.py", "--data", readme_run / "data", "--models", "slowfast,c3d", "--out", out, "--calls", "2"]
-    command += ["--epochs", "2", *TINY]
+    command += ["--epochs", "1", *TINY]
     run_command(*command)
     rows = json.loads((out / "comparison.json").read_text())
     assert [row["model"] for row in rows] == ["slowfast", "c3d"]
     for row in rows:
-        assert row["epochs"] == 2 and row["input"] == [8, 32, 32, 1]
+        assert row["epochs"] == 1 and row["input"] == [8, 32, 32, 1]
         assert 0 <= row["top1"] <= 1 and row["parameters"] > 0.1 and row["gflops"] > 0
         assert row["train_clips_per_second"] > 0 and row["inference_ms"] > 0
     assert rows[1]["gflops"] > 10 * rows[0]["gflops"]  # C3D's 3x3x3 convolutions at full width cost far more
     table = (out / "comparison.md").read_text()
-    assert "| `slowfast` | 8x32x32x1 | 2 |" in table and "| `c3d` |" in table and "--epochs 2" in table
+    assert "| `slowfast` | 8x32x32x1 | 1 |" in table and "| `c3d` |" in table and "--epochs 1" in table
     assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     history = (out / "c3d" / "history.csv").read_text()
     printed = run_command(*command)  # the same command again measures, but does not train again

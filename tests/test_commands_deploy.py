@@ -7,6 +7,7 @@ import json
 import cv2
 import pytest
 from conftest import run_command
+from test_export import check_export
 
 pytestmark = pytest.mark.slow
 
@@ -17,6 +18,7 @@ def test_export(readme_run, export_format, file):
     exports = json.loads((readme_run / "model" / "export" / "exports.json").read_text())
     assert (readme_run / "model" / "export" / file).is_file() and exports[file]["agreement"] >= 0.99
     assert "top-1 agrees with the Keras model" in printed
+    assert check_export(readme_run / "model", export_format, "none").name == file  # the numbers, as test_export.py's
 
 
 def test_evaluate_and_app_take_an_export(readme_run, tmp_path):
@@ -38,9 +40,11 @@ def test_evaluate_and_app_take_an_export(readme_run, tmp_path):
 def test_app_headless_on_a_video(readme_run, tmp_path):
     log, output = tmp_path / "predictions.jsonl", tmp_path / "annotated.mp4"
     video = readme_run / "gestures.mp4"
+    # the README's command as typed plays the video in real time; --duration stops it after 8 of its 46 s
     printed = run_command(
-        "app.py", "--run", readme_run / "model", "--source", video, "--no-display", "--log", log, "--output", output
-    )
+        "app.py", "--run", readme_run / "model", "--source", video, "--no-display", "--log", log, "--output", output,
+        "--duration", "8",
+    )  # fmt: skip
     assert log.read_text().count("\n") > 5 and f"wrote {output}" in printed
     written = cv2.VideoCapture(str(output))
     assert written.isOpened() and written.get(cv2.CAP_PROP_FRAME_COUNT) > 30

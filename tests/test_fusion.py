@@ -32,9 +32,25 @@ def test_each_stream_trains_as_its_own_run(stream_runs):
     assert metrics["num_clips"] == 9
 
 
-def test_evaluate_fuses_two_streams(stream_runs, capsys):
+def test_evaluate_fuses_two_streams(stream_runs, capsys, monkeypatch):
+    import fusion
+
+    splits, learned_from = [], []  # what the recurrent fusion is trained on: the training clips only
+    stream_outputs, recurrent_fusion = fusion.stream_outputs, fusion.recurrent_fusion
+
+    def recording_outputs(model, config, split, *args, **kwargs):
+        splits.append(split)
+        return stream_outputs(model, config, split, *args, **kwargs)
+
+    def recording_fusion(features, labels, *args, **kwargs):
+        learned_from.append(labels)
+        return recurrent_fusion(features, labels, *args, **kwargs)
+
+    monkeypatch.setattr(fusion, "stream_outputs", recording_outputs)
+    monkeypatch.setattr(fusion, "recurrent_fusion", recording_fusion)
     spatial, motion = stream_runs
     results = evaluate.main(["--fuse", str(spatial), str(motion), "--positions", "3", "--workers", "1"])
+    assert splits == ["validation", "validation", "train", "train"] and len(learned_from[0]) == 27  # the 27 training clips
     assert set(results) >= {"streams", "average_fusion", "recurrent_fusion"} and results["num_clips"] == 9
     assert all(0 <= accuracy <= 1 for accuracy in [*results["streams"].values(), results["recurrent_fusion"]])
     assert json.loads((spatial / "fusion.json").read_text()) == results
@@ -79,23 +95,3 @@ def test_the_app_runs_a_motion_stream_on_flow_it_computes(stream_runs, gesture_v
     predictions = [line for line in map(json.loads, log.read_text().splitlines()) if "top" in line]
     classes = json.loads((stream_runs[1] / "classes.json").read_text())
     assert len(predictions) > 10 and all(prediction["top"][0][0] in classes for prediction in predictions)
-
-
-def test_the_recurrent_fusion_learns_from_training_clips_only(stream_runs, monkeypatch):
-    import fusion
-
-    splits, learned_from = [], []
-    stream_outputs, recurrent_fusion = fusion.stream_outputs, fusion.recurrent_fusion
-
-    def recording_outputs(model, config, split, *args, **kwargs):
-        splits.append(split)
-        return stream_outputs(model, config, split, *args, **kwargs)
-
-    def recording_fusion(features, labels, *args, **kwargs):
-        learned_from.append(labels)
-        return recurrent_fusion(features, labels, *args, **kwargs)
-
-    monkeypatch.setattr(fusion, "stream_outputs", recording_outputs)
-    monkeypatch.setattr(fusion, "recurrent_fusion", recording_fusion)
-    fusion.fuse(*stream_runs, positions=2, workers=1)
-    assert splits == ["validation", "validation", "train", "train"] and len(learned_from[0]) == 27  # the 27 training clips

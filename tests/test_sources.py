@@ -1,4 +1,6 @@
+import json
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -87,8 +89,9 @@ def test_a_source_that_fails_reports_it_instead_of_waiting():
 
 
 def test_a_looped_file_starts_again_with_time_going_on(gesture_video):
+    length = json.loads(Path(f"{gesture_video}.json").read_text())["num_frames"]
     source = Source(str(gesture_video), realtime=False, loop=True)
-    items = [source.read() for _ in range(300)]  # the video has 133 frames
+    items = [source.read() for _ in range(length + 100)]
     source.close()
-    assert [index for _, index, _ in items] == list(range(300)) and items[-1][2] == pytest.approx(299 / 12)
-    np.testing.assert_array_equal(items[0][0], items[133][0])  # frame 133 is the first frame again
+    assert [index for _, index, _ in items] == list(range(length + 100)) and items[-1][2] == pytest.approx((length + 99) / 12)
+    np.testing.assert_array_equal(items[0][0], items[length][0])  # the first frame again
