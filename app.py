@@ -30,11 +30,11 @@ from actions import Actions, load_bindings
 from events import BACKGROUND, GestureEvents
 from exported import load_export
 from live_input import Pacer, make_buffer
+from nets.streaming import Stream
 from network import STREAMING
 from record import Recorder
 from runs import compiled_predictor, load_run
 from sources import Source
-from streaming import Stream
 
 RECENT = 100  # prediction latencies kept for the picture and the summary
 BACKLOG = 30  # frames a stream may have waiting before the picture waits for it (5 s at Jester's 6 a second)

@@ -6,7 +6,7 @@ The study of the MobileNet+LSTM project (Conv3D against MobileNet with an LSTM o
 registered models. Every option compare.py does not know is train.py's, given to every model alike
 (`--epochs`, `--lr`, `--lr-schedule`, `--frames`, `--size`, `--channels`, `--batch-size`, `--seed` ...).
 Each model trains through train.py into OUT/<model>/ and is measured by evaluate.py on the
-validation split; costs.py counts its parameters and GFLOPs and times it on the CPU. Writes
+validation split; evaluation/costs.py counts its parameters and GFLOPs and times it on the CPU. Writes
 OUT/comparison.md (a table) and OUT/comparison.png (a chart), with in each row:
 
     top-1, mean class accuracy   evaluate.py, --clips windows per clip
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import keras
 
-import costs
 import evaluate
 import train
+from common.files import write_atomic
+from evaluation import costs
 from network import MODELS, PRETRAINED
-from prepare import write_atomic
 from runs import load_run, recover_checkpoint, run_dataset, save_figure
 
 COLUMNS = [  # (key, heading, format)

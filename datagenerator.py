@@ -27,9 +27,9 @@ import cv2
 import keras
 import numpy as np
 
-import pose
 from clip_io import FLOW_NAME, FRAME_NAME, clip_folder
-from prepare import read_classes, read_index
+from clips.index import read_classes, read_index
+from clips.keypoints import keypoint_features, keypoints_path, load_keypoints
 
 MAX_ROTATION = 10.0  # degrees, either way
 MAX_ZOOM = 0.1  # zoom in or out by up to 10 %
@@ -176,7 +176,7 @@ class ClipDataset(keras.utils.PyDataset):
                 "`prepare.py SOURCE --flow dis`, or ask for fewer --flow-pairs."
             )
         if modality == "keypoints":
-            missing = [row["clip"] for row in self.rows if not pose.keypoints_path(data_dir, row["clip"]).is_file()]
+            missing = [row["clip"] for row in self.rows if not keypoints_path(data_dir, row["clip"]).is_file()]
             if missing:
                 raise ValueError(
                     f"{len(missing)} of {len(self.rows)} {split} clips of {data_dir} have no keypoints (first: {missing[0]}): "
@@ -262,7 +262,7 @@ class ClipDataset(keras.utils.PyDataset):
 
     def load_keypoints(self, i, rng=None):
         """(samples, joints * 2) float32 keypoints of clip number i; -1 marks a missing joint."""
-        points = pose.load_keypoints(self.data_dir, self.rows[i]["clip"])  # (samples, joints, 3): x, y, presence
+        points = load_keypoints(self.data_dir, self.rows[i]["clip"])  # (samples, joints, 3): x, y, presence
         if rng is not None:  # the whole skeleton moved and scaled at once, each joint jittered
             present = points[..., 2] > 0
             scale = rng.uniform(1 - MAX_ZOOM, 1 + MAX_ZOOM)
@@ -272,7 +272,7 @@ class ClipDataset(keras.utils.PyDataset):
                 moved[..., 0] = 1 - moved[..., 0]
             points = points.copy()
             points[..., :2] = np.where(present[..., None], moved, points[..., :2])
-        return pose.keypoint_features(points)
+        return keypoint_features(points)
 
     def on_epoch_end(self):
         # Keras stops the workers before calling this, so no batch sees a half-changed epoch.

@@ -1,7 +1,7 @@
 """Measure a trained run on prepared clips: top-1, top-5, mean class accuracy, per class, confusions.
 
     python evaluate.py --run model [--data DATA_DIR] [--split validation] [--clips 10] [--crops 3]
-    python evaluate.py --fuse RUN_SPATIAL RUN_MOTION [--weights 1,1.5]   # two streams, see fusion.py
+    python evaluate.py --fuse RUN_SPATIAL RUN_MOTION [--weights 1,1.5]   # two streams, see evaluation/fusion.py
     python evaluate.py --model model/export/model_int8.tflite           # an exported model (export.py)
 
 Each clip is looked at in `--clips` windows spread evenly over its length (1: the centred one, as in
@@ -19,41 +19,12 @@ import json
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 
+from common.files import write_atomic
+from evaluation.scoring import CROPS, confusion_matrix, per_class, save_scores, score_clips, top_confusions, top_k_accuracy
 from exported import load_export
-from prepare import atomic_path, write_atomic
-from runs import load_run, run_dataset, save_figure
-
-CROPS = {1: [None], 3: [0.0, 0.5, 1.0]}  # whole frame; or left (top), centre, right (bottom)
-
-
-def top_k_accuracy(probabilities, labels, k):
-    k = min(k, probabilities.shape[1])
-    top = np.argsort(-probabilities, axis=1)[:, :k]
-    return float(np.mean([label in row for label, row in zip(labels, top)]))
-
-
-def confusion_matrix(labels, predictions, num_classes):
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (labels, predictions), 1)
-    return matrix
-
-
-def per_class(matrix, classes):
-    """{class: {"clips": n, "accuracy": a}} for the classes the split has clips of."""
-    totals = matrix.sum(axis=1)
-    seen = [i for i in range(len(classes)) if totals[i]]
-    return {classes[i]: {"clips": int(totals[i]), "accuracy": float(matrix[i, i] / totals[i])} for i in seen}
-
-
-def top_confusions(matrix, classes, count=10):
-    """The most frequent mistakes: [{"true", "predicted", "clips"}], most clips first."""
-    mistakes = matrix.copy()
-    np.fill_diagonal(mistakes, 0)
-    pairs = sorted(zip(*np.nonzero(mistakes)), key=lambda pair: -mistakes[pair])[:count]
-    return [{"true": classes[t], "predicted": classes[p], "clips": int(mistakes[t, p])} for t, p in pairs]
+from runs import load_run, save_figure
 
 
 def plot_confusion(matrix, classes, path, title):
@@ -79,48 +50,6 @@ def plot_confusion(matrix, classes, path, title):
     figure.colorbar(image, fraction=0.046)
     figure.tight_layout()
     save_figure(figure, path)
-
-
-def clip_positions(count):
-    """Where each of `count` windows starts, as a fraction of the way through a clip."""
-    return [0.5] if count == 1 else list(np.linspace(0.0, 1.0, count))
-
-
-def score_clips(model, config, split, data_dir, clips=1, crops=1, batch_size=16, workers=2, classes=None):
-    """(probabilities (clips, classes) averaged over every view, the dataset of the first view).
-    With `classes`, the data's classes and labels are checked against them before any scoring."""
-    if (clips > 1 or crops > 1) and config["modality"] == "keypoints":
-        raise ValueError("--clips and --crops apply to frames and flow; a keypoint run sees whole clips.")
-    total, first = 0.0, None
-    for position in clip_positions(clips):
-        for crop in CROPS[crops]:
-            view = dict(position=position, crop=crop, augment=False, shuffle=False)
-            data = run_dataset(config, split, data_dir, batch_size=batch_size, workers=workers, **view)
-            if first is None and classes is not None:  # checked on the first view, before any scoring
-                if data.classes != classes:
-                    raise ValueError(f"{data_dir} has other classes than the run was trained on.")
-                if (data.labels < 0).any():
-                    raise ValueError(f"Split {split!r} of {data_dir} has unlabelled clips; evaluate a labelled split.")
-            first = first if first is not None else data
-            if isinstance(model, keras.Model):
-                total = total + model.predict(data, verbose=0)
-            else:  # an export (exported.py), batch by batch
-                total = total + np.concatenate([model.predict(data[i][0]) for i in range(len(data))])
-    return total / (clips * len(CROPS[crops])), first
-
-
-def model_version(run_dir):
-    """Which model.keras scored: its modification time, so saved scores of an older model are not used."""
-    return str((Path(run_dir) / "model.keras").stat().st_mtime_ns)
-
-
-def save_scores(path, data, probabilities, classes, views):
-    """Every clip's name, label and class probabilities, for fusion (fusion.py) or a closer look (np.load)."""
-    clip_names = np.array([row["clip"] for row in data.rows])
-    where = np.array([data.split, str(Path(data.data_dir).resolve()), model_version(path.parent)])
-    arrays = dict(clips=clip_names, labels=data.labels, probabilities=probabilities, classes=np.array(classes))
-    with atomic_path(path) as temporary:
-        np.savez_compressed(temporary, **arrays, split_and_data=where, views=np.array(views))
 
 
 def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=2, clips=1, crops=1, export=None):
@@ -213,7 +142,7 @@ def main(argv=None):
 
 
 def fuse_runs(args, parser):
-    import fusion
+    from evaluation import fusion
 
     try:
         weights = [float(w) for w in args.weights.split(",")]

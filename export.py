@@ -10,7 +10,7 @@ LiteRT (formerly TensorFlow Lite) runs on phones, a Raspberry Pi and laptop CPUs
 `--quantize float16` (LiteRT) halves the file; `int8` (LiteRT, ONNX) quarters it and computes in
 8-bit integers where the operations allow, its scales calibrated on clips of the training split.
 A streaming run (tsm_mobilenet) exports to LiteRT as its step model: one frame and the state in,
-the probabilities and the next state out (streaming.py).
+the probabilities and the next state out (nets/streaming.py).
 
 Every export goes through the validation clips beside the Keras model (a stream export frame by
 frame), and their top-1 agreement and largest probability difference are printed. A float export
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.files import write_atomic
 from exported import EXPORTS_FILE, open_model
 from network import STREAMING
-from prepare import write_atomic
 from runs import load_run, run_dataset
 
 FORMATS = ("savedmodel", "litert", "onnx")
@@ -130,7 +130,7 @@ def export(run_dir, fmt="litert", quantize="none", data_dir=None, check_clips=20
     model.predict(np.zeros((1, *model.input.shape[1:]), np.float32), verbose=0)  # a loaded model is built by a call
     converted, stream = model, None
     if streaming:
-        from streaming import Stream
+        from nets.streaming import Stream
 
         stream = Stream(model)
         converted = stream.model

@@ -40,7 +40,7 @@ class LiteRTModel:
 def litert_stream(path, stream, threads=None):
     """A LiteRT step model (inputs `frame` and the states named in `stream["states"]`, outputs the
     probabilities and then the next states in that order) as a streaming.Stream."""
-    from streaming import Stream
+    from nets.streaming import Stream
 
     runner = litert_interpreter(path, threads).get_signature_runner()
     states, details = stream["states"], runner.get_input_details()

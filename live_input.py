@@ -15,6 +15,7 @@ import numpy as np
 import flow
 import pose
 from clip_io import resize_short_side
+from clips.keypoints import keypoint_features
 from datagenerator import preprocess_flow, preprocess_frame
 
 
@@ -141,7 +142,7 @@ class KeypointBuffer:
         self.samples.clear()
 
     def clip(self):
-        return pose.keypoint_features(np.stack(self.samples))  # (samples, joints * 2)
+        return keypoint_features(np.stack(self.samples))  # (samples, joints * 2)
 
     def close(self):
         self.landmarker.close()

@@ -4,21 +4,19 @@ Every builder takes a clip `(time, height, width, channels)` (or, for `pose_lstm
 `(frames, joints * 2)`) and returns a Keras functional model ending in class probabilities.
 Models are registered in `MODELS`. Layers whose names start with `head_`, and `predictions`, are
 the classifier head; everything else is the backbone, which `train.py --freeze-backbone-epochs`
-keeps frozen at first. I3D is big enough for its own file, `i3d.py`, and so is the streaming
-TSM MobileNetV2, `streaming.py`. The layers of the project's own live in `nets/layers.py`, beside
+keeps frozen at first. I3D is big enough for its own file, `nets/i3d.py`, and so is the streaming
+TSM MobileNetV2, `nets/streaming.py`; the frame models here and the streaming one share the ImageNet
+backbones of `nets/backbones.py`. The project's own layers live in `nets/layers.py`, beside
 `load_model`, which reads any saved model back without this module.
 """
 
-import warnings
-from pathlib import Path
-
 import keras
-import numpy as np
 from keras import layers
 
-from i3d import i3d
+from nets.backbones import imagenet_backbone
+from nets.i3d import i3d
 from nets.layers import EveryNthFrame, FrameMaxPool, FrameStackConv3D, TwoClassProbabilities
-from streaming import tsm_mobilenet
+from nets.streaming import tsm_mobilenet
 
 # SlowFast variants as data. Stage widths are the slow pathway's bottleneck widths (the block
 # output is 4x wider); the fast pathway has `beta` of every width. `temporal` is the temporal
@@ -151,57 +149,6 @@ def c3d(input_shape, num_classes, dropout=0.5, fc_units=4096, name="c3d"):
     return keras.Model(clip, outputs, name=name)
 
 
-def imagenet_backbone(application, input_shape, weights):
-    """A keras.applications network without its head, average-pooled: one frame -> its features.
-
-    `weights` is "imagenet" (Keras downloads them once), a path to a weights file of the backbone,
-    or None. ImageNet filters expect 3 channels; for any other count the first convolution's
-    kernel is carried over by cross-modality initialisation (Wang et al. 2016, arXiv:1608.00859):
-    averaged over its RGB channels and repeated for each input channel. A gray frame gets the sum
-    instead, which is exactly what the RGB filters compute on a gray picture.
-    """
-    height, width, channels = input_shape
-    with warnings.catch_warnings():  # Keras warns that it "usually expects 1 or 3 input channels": flow has more
-        warnings.filterwarnings("ignore", "This model usually expects", UserWarning)
-        backbone = application(input_shape=input_shape, include_top=False, weights=None, pooling="avg")  # a bad shape fails here
-    if weights == "imagenet":
-        source = load_application(application, weights, (height, width, 3), pooling="avg")
-        for layer, source_layer in zip(backbone.layers, source.layers, strict=True):  # RGB weights pass unchanged
-            layer.set_weights([cross_modality(w, s.shape) for w, s in zip(source_layer.get_weights(), layer.weights)])
-    elif weights is not None:
-        if not Path(weights).is_file():
-            raise ValueError(f"Weights file {weights} not found: give the path of a {application.__name__} weights file.")
-        backbone.load_weights(weights)
-    return backbone
-
-
-def load_application(application, weights, input_shape, **options):
-    """A keras.applications network without its head, with `weights`: "imagenet" (Keras downloads
-    them once) or the path of a weights file; a clear error where neither can be had."""
-    if weights != "imagenet" and not Path(weights).is_file():
-        raise ValueError(f"Weights file {weights} not found: give the path of a {application.__name__} weights file.")
-    try:
-        with warnings.catch_warnings():  # "`input_shape` is undefined or non-square": ImageNet weights fit any size
-            warnings.filterwarnings("ignore", ".*input_shape.*", UserWarning)
-            return application(input_shape=input_shape, include_top=False, weights=weights, **options)
-    except Exception as error:  # no network, a proxy, a half-downloaded file, a file of another network
-        raise ValueError(
-            f"Could not load {application.__name__}'s weights from {weights} ({type(error).__name__}: {error}). Without a "
-            "network, use --weights none to train from scratch, or --weights PATH for a weights file you have."
-        ) from error
-
-
-def cross_modality(weight, shape):
-    """An ImageNet weight for a layer of `shape`: the first convolution's RGB kernel (kh, kw, 3, filters)
-    becomes (kh, kw, channels, filters); every other weight is kept as it is."""
-    if tuple(weight.shape) == tuple(shape):
-        return weight
-    channels = shape[2]
-    if channels == 1:
-        return weight.sum(axis=2, keepdims=True)
-    return np.repeat(weight.mean(axis=2, keepdims=True), channels, axis=2)
-
-
 def frame_classifier(input_shape, num_classes, application, head, weights=None, name=None):
     """A 2D ImageNet backbone shared across the clip's frames, then `head` on its per-frame features."""
     clip = keras.Input(shape=input_shape, name="clip")  # (batch, time, height, width, channels)
@@ -232,7 +179,7 @@ def two_stream(input_shape, num_classes, dropout=0.5, weights=None, name="two_st
     (x, y of 10 consecutive pairs: 20 channels; its first convolution gets the cross-modality
     initialisation from ImageNet). Each frame or stack is scored on its own and the scores are
     averaged over the clip's time axis, so a clip of 1 trains on one random frame and a clip of
-    many tests on evenly spread ones. The streams train as separate runs; `fusion.py` fuses them.
+    many tests on evenly spread ones. The streams train as separate runs; `evaluation/fusion.py` fuses them.
     Xception (Chollet 2017, arXiv:1610.02357) with its head at 1000 classes: 22.9 M parameters.
     """
 
@@ -274,7 +221,7 @@ MODELS["pose_lstm"] = pose_lstm
 MODELS["tsm_mobilenet"] = tsm_mobilenet
 PRETRAINED = {"mobilenet_lstm", "mobilenet_gru", "two_stream", "i3d", "tsm_mobilenet"}  # the models that take weights=
 IMAGENET = {"mobilenet_lstm", "mobilenet_gru", "two_stream", "tsm_mobilenet"}  # of those, with ImageNet weights in Keras
-STREAMING = {"tsm_mobilenet"}  # also run frame by frame (streaming.py)
+STREAMING = {"tsm_mobilenet"}  # also run frame by frame (nets/streaming.py)
 KEYPOINT_MODELS = {"pose_lstm"}  # input (frames, joints * 2) instead of a clip
 DEFAULT_MODEL = "slowfast"
 

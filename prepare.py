@@ -22,8 +22,6 @@ simply be started again: finished clips are kept, half-written ones are redone.
 """
 
 import argparse
-import contextlib
-import csv
 import json
 import os
 import shutil
@@ -38,6 +36,8 @@ from tqdm import tqdm
 import flow
 from action_layouts import UCF101, Kinetics, UCF101Frames
 from clip_io import FLOW_NAME, FOLDERS_FPS, FRAME_NAME, clip_folder, prepare_clip, resize_short_side, select_frames  # noqa: F401
+from clips.index import INDEX_COLUMNS, read_classes, read_index
+from common.files import StreamedCsv, write_atomic
 from gesture_layouts import FolderPerClass, IsoGD, JesterKaggle, JesterOfficial, UpGrad
 from layouts import FRAME_SUFFIXES, Options, Problem, is_video
 
@@ -79,85 +79,8 @@ def describe(path):
     return f"{path.name}/ ({', '.join(f'{n} {kind}s' for kind, n in sorted(counts.items())) or 'empty'})"
 
 
-INDEX_COLUMNS = ["clip", "label", "split", "num_frames", "num_flow"]
 FRAME_SETTINGS = ("layout", "size", "gray", "requested_fps", "max_frames", "flow", "depth")  # what prepared files depend on
 OUTPUTS = ("index.csv", "classes.json", "skipped.csv", "dataset.json")
-
-
-def read_index(data_dir, split=None):
-    """Rows of index.csv as dicts (num_frames and num_flow as int), optionally of one split."""
-    path = Path(data_dir) / "index.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `python prepare.py SOURCE --out {data_dir}` first.")
-    with open(path, newline="", encoding="utf-8") as file:
-        rows = [
-            dict(row, num_frames=int(row["num_frames"]), num_flow=int(row.get("num_flow") or 0)) for row in csv.DictReader(file)
-        ]
-    return [row for row in rows if split is None or row["split"] == split]
-
-
-def read_classes(folder):
-    path = Path(folder) / "classes.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: is {folder} a folder written by prepare.py or train.py?")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """A temporary name beside `path` to write a file to (same suffix, as np.savez, savefig and Keras go
-    by it); renamed to `path` when the block ends, removed if it fails: a reader never sees half a file."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_atomic(path, text):
-    """Writes a whole file or nothing: a reader never sees half of it."""
-    temporary = Path(f"{path}.tmp-{os.getpid()}")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def write_csv(path, columns, rows):
-    lines = [",".join(columns)] + [csv_line(row, columns) for row in rows]
-    write_atomic(path, "\n".join(lines) + "\n")
-
-
-def csv_line(row, columns):
-    return ",".join(_csv_field(row[c]) for c in columns)
-
-
-def _csv_field(value):
-    value = str(value)
-    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
-
-
-class StreamedCsv:
-    """A CSV written row by row into a temporary file and renamed into place when complete."""
-
-    def __init__(self, path, columns):
-        self.path, self.columns = Path(path), columns
-        self.temporary = Path(f"{path}.tmp-{os.getpid()}")
-        self.file = open(self.temporary, "w", encoding="utf-8", newline="")
-        self.file.write(",".join(columns) + "\n")
-        self.count = 0
-
-    def write(self, row):
-        self.file.write(csv_line(row, self.columns) + "\n")
-        self.count += 1
-
-    def commit(self):
-        self.file.close()
-        os.replace(self.temporary, self.path)
-
-    def discard(self):
-        self.file.close()
-        self.temporary.unlink()
 
 
 def check_settings(out_dir, settings):

@@ -22,10 +22,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from clips.index import read_classes
+from common.files import atomic_path, write_csv
 from datagenerator import ClipDataset
 from distribute import all_layers
 from nets.layers import load_model
-from prepare import atomic_path, read_classes, write_csv
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
 RUN_FILES = [

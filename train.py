@@ -27,8 +27,9 @@ import numpy as np
 
 import distribute
 import lr_schedule
+from clips.index import read_classes, read_index
+from common.files import write_atomic, write_csv
 from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, MODELS, PRETRAINED, build_model, set_backbone_trainable
-from prepare import read_classes, read_index, write_atomic, write_csv
 from runs import (
     HISTORY_COLUMNS,
     RUN_DEFAULTS,

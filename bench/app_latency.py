@@ -18,8 +18,8 @@ import quiet  # noqa: E402, F401  # isort: skip  (before TensorFlow: without its
 import numpy as np  # noqa: E402
 
 import network  # noqa: E402
-from costs import median_ms  # noqa: E402
 from datagenerator import preprocess_frame  # noqa: E402
+from evaluation.costs import median_ms  # noqa: E402
 from runs import compiled_predictor, load_run  # noqa: E402
 
 

@@ -4,9 +4,9 @@
 
 For each model in `network.MODELS` (models added later are measured too): its parameters (all
 and trainable), its GFLOPs per clip and its CPU milliseconds per clip at batch 1 through the
-app's compiled predictor (median of --calls calls after one warm-up), as `costs.py` counts them.
+app's compiled predictor (median of --calls calls after one warm-up), as `evaluation/costs.py` counts them.
 Prints a JSON line per model as it goes, then a markdown table, and checks at start that the
-profiler counts a multiply-add as two FLOPs (see costs.py).
+profiler counts a multiply-add as two FLOPs (see evaluation/costs.py).
 """
 
 import argparse
@@ -23,8 +23,8 @@ import quiet  # noqa: E402, F401  # isort: skip  (before TensorFlow: without its
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import costs  # noqa: E402
 import network  # noqa: E402
+from evaluation import costs  # noqa: E402
 
 # The input and class count the README quotes for each model; others get DEFAULT_INPUT.
 REFERENCE_INPUTS = {

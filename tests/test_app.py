@@ -8,8 +8,8 @@ import pytest
 
 import app
 import live_input
+from clips.index import read_classes
 from events import GestureEvents
-from prepare import read_classes
 
 
 def count_frames(path):

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-import prepare
+from clips.index import read_index
 from datagenerator import ClipDataset, augment_clip, preprocess_frame, random_transform, sample_indices
 
 
@@ -115,7 +115,7 @@ def test_keypoint_clips_without_their_file_are_refused_up_front(tmp_path):
     pose.write_synthetic_dataset(tmp_path, clips_per_class=4, seed=2)
     keypoints, labels = ClipDataset(tmp_path, "train", modality="keypoints", batch_size=6)[0]
     assert keypoints.shape == (6, 9, 34) and labels.shape == (6,)
-    first = prepare.read_index(tmp_path, "train")[0]["clip"]
+    first = read_index(tmp_path, "train")[0]["clip"]
     pose.keypoints_path(tmp_path, first).unlink()
     with pytest.raises(ValueError, match=f"1 of 6 train clips .* have no keypoints \\(first: {first}\\)"):
         ClipDataset(tmp_path, "train", modality="keypoints")

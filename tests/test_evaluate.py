@@ -7,6 +7,7 @@ import pytest
 import evaluate
 import runs
 from datagenerator import crop_view, sample_indices
+from evaluation import scoring
 
 
 def test_metrics_scores_and_confusion_matrix_are_written(trained_run, capsys):
@@ -45,7 +46,7 @@ def test_views_of_a_clip():
     assert list(sample_indices(20, 4, 2, position=0.0)) == [0, 2, 4, 6]
     assert list(sample_indices(20, 4, 2, position=1.0)) == [13, 15, 17, 19]
     assert list(sample_indices(20, 4, 2)) == [6, 8, 10, 12]  # centred
-    assert evaluate.clip_positions(1) == [0.5] and evaluate.clip_positions(3) == [0.0, 0.5, 1.0]
+    assert scoring.clip_positions(1) == [0.5] and scoring.clip_positions(3) == [0.0, 0.5, 1.0]
     landscape = np.arange(100 * 176).reshape(100, 176)
     left, right = crop_view(landscape, 0.0), crop_view(landscape, 1.0)
     assert left.shape == right.shape == (91, 160)  # 1 / 1.1 of each side, as training's zoom
@@ -58,14 +59,14 @@ def test_views_of_a_clip():
 def test_top_k_confusions_and_per_class():
     probabilities = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
     labels = np.array([1, 1, 0, 1])
-    assert evaluate.top_k_accuracy(probabilities, labels, 1) == pytest.approx(1 / 4)
-    assert evaluate.top_k_accuracy(probabilities, labels, 2) == pytest.approx(3 / 4)
-    assert evaluate.top_k_accuracy(probabilities, labels, 5) == 1.0
-    matrix = evaluate.confusion_matrix(labels, probabilities.argmax(1), 3)
+    assert scoring.top_k_accuracy(probabilities, labels, 1) == pytest.approx(1 / 4)
+    assert scoring.top_k_accuracy(probabilities, labels, 2) == pytest.approx(3 / 4)
+    assert scoring.top_k_accuracy(probabilities, labels, 5) == 1.0
+    matrix = scoring.confusion_matrix(labels, probabilities.argmax(1), 3)
     np.testing.assert_array_equal(matrix, [[0, 0, 1], [2, 1, 0], [0, 0, 0]])
     classes = ["a", "b", "c"]
-    assert evaluate.per_class(matrix, classes) == {"a": {"clips": 1, "accuracy": 0.0}, "b": {"clips": 3, "accuracy": 1 / 3}}
-    assert evaluate.top_confusions(matrix, classes) == [
+    assert scoring.per_class(matrix, classes) == {"a": {"clips": 1, "accuracy": 0.0}, "b": {"clips": 3, "accuracy": 1 / 3}}
+    assert scoring.top_confusions(matrix, classes) == [
         {"true": "b", "predicted": "a", "clips": 2},
         {"true": "a", "predicted": "c", "clips": 1},
     ]

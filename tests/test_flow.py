@@ -7,6 +7,7 @@ import pytest
 
 import flow
 import prepare
+from clips.index import read_index
 from datagenerator import ClipDataset
 
 
@@ -57,7 +58,7 @@ def flow_data(tmp_path_factory):
 
 
 def test_prepare_writes_flow_between_consecutive_frames(flow_data):
-    index = prepare.read_index(flow_data)
+    index = read_index(flow_data)
     assert all(row["num_flow"] == row["num_frames"] - 1 == 8 for row in index)
     x_image = cv2.imread(str(flow_data / "flow" / index[0]["clip"] / "x_00003.jpg"), cv2.IMREAD_GRAYSCALE)
     assert x_image.shape == (32, 43) and x_image.max() > 128 + 5  # the square moves right
@@ -67,7 +68,7 @@ def test_prepare_writes_flow_between_consecutive_frames(flow_data):
 def test_check_catches_a_missing_flow_image(flow_data, tmp_path, capsys):
     out = tmp_path / "out"
     shutil.copytree(flow_data, out)
-    clip = prepare.read_index(out)[0]["clip"]
+    clip = read_index(out)[0]["clip"]
     (out / "flow" / clip / "y_00002.jpg").unlink()
     assert prepare.check(out) == 1
     assert "1 of 16 flow files missing (y_00002.jpg)" in capsys.readouterr().out

@@ -33,7 +33,7 @@ def test_each_stream_trains_as_its_own_run(stream_runs):
 
 
 def test_evaluate_fuses_two_streams(stream_runs, capsys, monkeypatch):
-    import fusion
+    from evaluation import fusion
 
     splits, learned_from = [], []  # what the recurrent fusion is trained on: the training clips only
     stream_outputs, recurrent_fusion = fusion.stream_outputs, fusion.recurrent_fusion
@@ -75,7 +75,7 @@ def test_fusion_refuses_runs_of_other_classes(stream_runs, tmp_path, capsys):
 
 
 def test_stream_scores_are_the_per_position_scores_averaged(stream_runs):
-    import fusion
+    from evaluation import fusion
 
     config, _, model = runs.load_run(stream_runs[0])
     scores, features, labels = fusion.stream_outputs(model, config, "validation", config["data"], positions=3)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-import i3d
+from nets import i3d
 
 # 8 frames of 32x32 leave the backbone a 1x1x1 output, the case the head must still handle.
 TINY_RGB = (8, 32, 32, 3)

@@ -9,6 +9,7 @@ import miniatures
 import pytest
 
 import prepare
+from clips.index import read_index
 from layouts import Options
 
 
@@ -18,7 +19,7 @@ def prepared(source, out, **options):
     prepare.prepare(source, out, **{**settings, **options})
     with open(out / "skipped.csv", newline="") as file:
         skipped = {row["clip"]: row["reason"] for row in csv.DictReader(file)}
-    return prepare.read_index(out), json.loads((out / "classes.json").read_text()), skipped
+    return read_index(out), json.loads((out / "classes.json").read_text()), skipped
 
 
 def splits(index):

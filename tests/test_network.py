@@ -9,7 +9,8 @@ import pytest
 from conftest import ROOT
 
 import network
-from fusion import recurrent_fusion
+from evaluation.fusion import recurrent_fusion
+from nets import backbones
 from nets.layers import FrameStackConv3D
 
 # Tiny inputs per model: enough frames for the model's temporal stride, small frames.
@@ -55,7 +56,7 @@ for path in sys.argv[1:]:
     saved = np.load(path + ".npz")
     outputs = np.asarray(load_model(path)(saved["inputs"], training=False))
     np.testing.assert_allclose(outputs, saved["outputs"], atol=1e-5, err_msg=path)
-assert "network" not in sys.modules and "streaming" not in sys.modules, "the loader imported the models"
+assert not {"network", "nets.streaming", "nets.i3d"} & set(sys.modules), "the loader imported the models"
 print("loaded", len(sys.argv) - 1)
 """
 
@@ -165,7 +166,7 @@ def test_c3d_has_the_papers_parameter_count():
 
 def test_mobilenet_backbone_is_keras_mobilenet():
     """keras.applications MobileNet without its head: 3,228,864 parameters."""
-    backbone = network.imagenet_backbone(keras.applications.MobileNet, (224, 224, 3), weights=None)
+    backbone = backbones.imagenet_backbone(keras.applications.MobileNet, (224, 224, 3), weights=None)
     assert backbone.count_params() == 3_228_864
     model = network.build_model("mobilenet_gru", input_shape=(8, 96, 96, 1), num_classes=5)
     assert model.get_layer("head_gru").units == 128 and model.output.shape == (None, 5)
@@ -182,10 +183,10 @@ def test_imagenet_weights_that_cannot_be_fetched_fail_clearly(monkeypatch):
 
 
 def test_a_local_weights_file_is_loaded(tmp_path):
-    source = network.imagenet_backbone(keras.applications.MobileNet, (64, 64, 1), weights=None)
+    source = backbones.imagenet_backbone(keras.applications.MobileNet, (64, 64, 1), weights=None)
     path = tmp_path / "mobilenet.weights.h5"
     source.save_weights(path)
-    loaded = network.imagenet_backbone(keras.applications.MobileNet, (64, 64, 1), weights=str(path))
+    loaded = backbones.imagenet_backbone(keras.applications.MobileNet, (64, 64, 1), weights=str(path))
     np.testing.assert_array_equal(loaded.get_weights()[0], source.get_weights()[0])
 
 
@@ -203,9 +204,9 @@ imagenet_stand_in.__name__ = "MobileNet"
 
 def test_cross_modality_initialisation_of_flow_and_gray_inputs():
     """The RGB kernel averaged over its channels and repeated for 20 flow channels (summed for gray)."""
-    rgb = network.imagenet_backbone(imagenet_stand_in, (64, 64, 3), "imagenet")
-    flow = network.imagenet_backbone(imagenet_stand_in, (64, 64, 20), "imagenet")
-    gray = network.imagenet_backbone(imagenet_stand_in, (64, 64, 1), "imagenet")
+    rgb = backbones.imagenet_backbone(imagenet_stand_in, (64, 64, 3), "imagenet")
+    flow = backbones.imagenet_backbone(imagenet_stand_in, (64, 64, 20), "imagenet")
+    gray = backbones.imagenet_backbone(imagenet_stand_in, (64, 64, 1), "imagenet")
     kernel = rgb.get_layer("conv1").get_weights()[0]  # (3, 3, 3, 32)
     flow_kernel = flow.get_layer("conv1").get_weights()[0]
     assert flow_kernel.shape == (3, 3, 20, 32)

@@ -11,8 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+import clips.keypoints as keypoint_files
 import pose
-import prepare
+from clips.index import INDEX_COLUMNS, read_classes, read_index
+from common.files import write_csv
 
 HEIGHT, WIDTH = 48, 80  # not square, so a swapped x and y would show
 SIDE, TOP = 12, 16
@@ -67,21 +69,21 @@ def data_dir(tmp_path):
     (tmp_path / "frames" / "broken" / "00005.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     rows = [("a/one", "left", "train", 20), ("two", "left", "validation", 10), ("broken", "left", "train", 9)]
     rows.append(("gone", "left", "train", 12))
-    rows = [dict(zip(prepare.INDEX_COLUMNS, (*row, 0))) for row in rows]
-    prepare.write_csv(tmp_path / "index.csv", prepare.INDEX_COLUMNS, rows)
+    rows = [dict(zip(INDEX_COLUMNS, (*row, 0))) for row in rows]
+    write_csv(tmp_path / "index.csv", INDEX_COLUMNS, rows)
     (tmp_path / "classes.json").write_text(json.dumps(["left"]))
     (tmp_path / "dataset.json").write_text(json.dumps({"layout": "test", "size": HEIGHT}))
     return tmp_path
 
 
 def test_sample_positions_spread_over_the_clip_and_repeat_in_short_ones():
-    np.testing.assert_array_equal(pose.sample_positions(33, 9), [0, 4, 8, 12, 16, 20, 24, 28, 32])
-    assert pose.sample_positions(300)[[0, -1]].tolist() == [0, 299] and len(pose.sample_positions(300)) == 9
-    short = pose.sample_positions(4, 9)
+    np.testing.assert_array_equal(keypoint_files.sample_positions(33, 9), [0, 4, 8, 12, 16, 20, 24, 28, 32])
+    assert keypoint_files.sample_positions(300)[[0, -1]].tolist() == [0, 299] and len(keypoint_files.sample_positions(300)) == 9
+    short = keypoint_files.sample_positions(4, 9)
     assert len(short) == 9 and set(short) == {0, 1, 2, 3} and np.all(np.diff(short) >= 0)
-    assert pose.sample_positions(1, 9).tolist() == [0] * 9
+    assert keypoint_files.sample_positions(1, 9).tolist() == [0] * 9
     with pytest.raises(ValueError, match="at least one frame"):
-        pose.sample_positions(0)
+        keypoint_files.sample_positions(0)
 
 
 def test_landmarker_normalises_and_marks_missing_joints(data_dir):
@@ -111,7 +113,7 @@ def test_each_sample_has_the_keypoints_of_its_own_frame(data_dir):
     assert keypoints.shape == (9, 5, 3)
     x = keypoints[:, 0, 0]
     assert np.all(np.diff(x) > 0), x  # the square moves right, and so does every sample's joint
-    expected = [(square_left(i) + (SIDE - 1) / 2) / WIDTH for i in pose.sample_positions(20, 9)]
+    expected = [(square_left(i) + (SIDE - 1) / 2) / WIDTH for i in keypoint_files.sample_positions(20, 9)]
     np.testing.assert_allclose(x, expected, atol=1 / WIDTH)
 
 
@@ -137,7 +139,7 @@ def test_extract_dataset_writes_reports_and_resumes(data_dir, monkeypatch):
     assert set(problems) == {"broken", "gone"} and "00005.jpg" in problems["broken"] and "gone" in problems["gone"]
     assert data_dir / "keypoints" / "a" / "one.npy" in replaced  # written under a temporary name, then renamed
     assert not list((data_dir / "keypoints").rglob("*tmp*"))
-    keypoints = pose.load_keypoints(data_dir, "a/one")
+    keypoints = keypoint_files.load_keypoints(data_dir, "a/one")
     assert keypoints.shape == (9, 5, 3) and keypoints.dtype == np.float32 and np.all(np.diff(keypoints[:, 0, 0]) > 0)
     dataset = json.loads((data_dir / "dataset.json").read_text())
     assert dataset["layout"] == "test" and dataset["size"] == HEIGHT  # the other keys are kept
@@ -156,7 +158,7 @@ def test_extract_dataset_writes_reports_and_resumes(data_dir, monkeypatch):
 
 def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     path = tmp_path / "keypoints" / "class a" / "clip.npy"
-    pose.save_atomic(path, np.zeros((9, 5, 3), np.float32))
+    keypoint_files.save_atomic(path, np.zeros((9, 5, 3), np.float32))
 
     def disk_full(file, array):
         file.write(b"\x93NUMPY half")
@@ -164,9 +166,9 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "save", disk_full)
     with pytest.raises(OSError):
-        pose.save_atomic(path, np.ones((9, 5, 3), np.float32))
+        keypoint_files.save_atomic(path, np.ones((9, 5, 3), np.float32))
     with pytest.raises(OSError):
-        pose.save_atomic(path.with_name("other.npy"), np.ones((9, 5, 3), np.float32))
+        keypoint_files.save_atomic(path.with_name("other.npy"), np.ones((9, 5, 3), np.float32))
     monkeypatch.undo()
     assert sorted(p.name for p in path.parent.iterdir()) == ["clip.npy"]  # no half file, no temporary
     assert (np.load(path) == 0).all()  # the earlier file is whole
@@ -174,11 +176,11 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
 
 def test_keypoint_features_interleave_x_and_y():
     keypoints = np.array([[[0.1, 0.2, 0.9], [0.3, 0.4, 0.8], [-1, -1, 0]], [[0.5, 0.6, 1], [0.7, 0.8, 0], [0, 0, 0.5]]])
-    features = pose.keypoint_features(keypoints)
+    features = keypoint_files.keypoint_features(keypoints)
     assert features.shape == (2, 6) and features.dtype == np.float32
     np.testing.assert_allclose(features[0], [0.1, 0.2, 0.3, 0.4, -1, -1])
     np.testing.assert_allclose(features[1], [0.5, 0.6, -1, -1, 0, 0])  # presence 0 is missing, whatever x, y say
-    assert pose.keypoint_features(np.stack([keypoints] * 4)).shape == (4, 2, 6)
+    assert keypoint_files.keypoint_features(np.stack([keypoints] * 4)).shape == (4, 2, 6)
 
 
 def test_without_mediapipe_the_error_says_how_to_install_it(tmp_path, monkeypatch):
@@ -257,17 +259,19 @@ def test_synthetic_classes_differ_in_their_motion():
 
 def test_synthetic_dataset_is_a_prepared_data_dir(tmp_path):
     pose.main(["--synthetic", str(tmp_path), "--clips-per-class", "4", "--samples", "6"])
-    assert prepare.read_classes(tmp_path) == list(pose.SYNTHETIC_CLASSES)
-    rows = prepare.read_index(tmp_path)
+    assert read_classes(tmp_path) == list(pose.SYNTHETIC_CLASSES)
+    rows = read_index(tmp_path)
     assert len(rows) == 8 and {row["split"] for row in rows} == {"train", "validation"}
-    assert len(prepare.read_index(tmp_path, "validation")) == 2
+    assert len(read_index(tmp_path, "validation")) == 2
     for row in rows:
-        keypoints = pose.load_keypoints(tmp_path, row["clip"])
+        keypoints = keypoint_files.load_keypoints(tmp_path, row["clip"])
         assert keypoints.shape == (6, 17, 3) and row["num_frames"] == 6 and row["label"] in row["clip"]
     assert json.loads((tmp_path / "dataset.json").read_text())["keypoints"]["joints"] == 17
     again = tmp_path / "again"
     pose.write_synthetic_dataset(again, clips_per_class=4, num_samples=6)
-    assert np.array_equal(pose.load_keypoints(again, rows[3]["clip"]), pose.load_keypoints(tmp_path, rows[3]["clip"]))
+    assert np.array_equal(
+        keypoint_files.load_keypoints(again, rows[3]["clip"]), keypoint_files.load_keypoints(tmp_path, rows[3]["clip"])
+    )
 
 
 def test_command_line(tmp_path, capsys):

@@ -12,6 +12,7 @@ from conftest import ROOT
 
 import prepare
 import synthetic
+from clips.index import read_index
 
 
 def read_csv(path):
@@ -59,7 +60,7 @@ def test_kaggle_mirror_layout(jester_dir, tmp_path):
     source = tmp_path / "20bn-jester"
     make_kaggle_mirror(source, jester_dir)
     assert prepare.prepare(tmp_path, tmp_path / "out", size=32, workers=1, progress=False) == (6, 0)
-    index, skipped = prepare.read_index(tmp_path / "out"), read_csv(tmp_path / "out" / "skipped.csv")
+    index, skipped = read_index(tmp_path / "out"), read_csv(tmp_path / "out" / "skipped.csv")
     assert [row["split"] for row in index] == ["train"] * 3 + ["validation"] * 2 + ["test"]
     assert index[-1]["label"] == "" and skipped == []
     assert json.loads((tmp_path / "out" / "dataset.json").read_text())["layout"] == "jester_kaggle"
@@ -131,14 +132,14 @@ def test_other_settings_are_refused_on_resume(prepared_dir, jester_dir, tmp_path
         prepare.prepare(jester_dir, out, size=64, gray=True, progress=False)
     (out / "notes.txt").write_text("mine")
     assert prepare.prepare(jester_dir, out, size=64, gray=True, fresh=True, progress=False) == (36, 0)
-    index = prepare.read_index(out)
+    index = read_index(out)
     assert (out / "notes.txt").exists()
     assert min(cv2.imread(str(out / "frames" / index[0]["clip"] / "00001.jpg")).shape[:2]) == 64
 
 
 def test_read_index_filters_by_split(prepared_dir):
-    assert len(prepare.read_index(prepared_dir, "validation")) == 9
-    assert all(isinstance(row["num_frames"], int) for row in prepare.read_index(prepared_dir))
+    assert len(read_index(prepared_dir, "validation")) == 9
+    assert all(isinstance(row["num_frames"], int) for row in read_index(prepared_dir))
 
 
 def test_resize_short_side():
@@ -154,7 +155,7 @@ def test_check_reports_a_deleted_frame_and_exits_nonzero(prepared_dir, tmp_path,
     assert done.value.code == 0
     printed = capsys.readouterr().out
     assert "train: 27 clips" in printed and "0 errors" in printed and "Swiping Left" in printed
-    clip = prepare.read_index(out, "validation")[0]["clip"]
+    clip = read_index(out, "validation")[0]["clip"]
     (out / "frames" / clip / "00004.jpg").unlink()
     with pytest.raises(SystemExit) as done:
         prepare.main(["check", str(out)])

@@ -8,8 +8,8 @@ import numpy as np
 import app
 import live_input
 import network
-import streaming
-from streaming import Stream, stream_model
+from nets import streaming
+from nets.streaming import Stream, stream_model
 
 SHAPE = (6, 32, 32, 1)
 

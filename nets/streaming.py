@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from nets.backbones import cross_modality, load_application
 from nets.layers import MergeFrames, SplitFrames, TemporalShift
 
 # MobileNetV2's table: (expansion, output channels, blocks, first block's stride) per stage.
@@ -115,9 +116,7 @@ def tsm_mobilenet(input_shape, num_classes, alpha=0.5, shift_div=8, motion=True,
 
 def load_backbone_weights(model, frame_shape, alpha, weights):
     """ImageNet weights ("imagenet", through Keras) or a MobileNetV2 weights file, by layer name; the
-    first convolution gets the cross-modality initialisation for channels other than 3 (network.py)."""
-    from network import cross_modality, load_application
-
+    first convolution gets the cross-modality initialisation for channels other than 3 (nets/backbones.py)."""
     source = load_application(keras.applications.MobileNetV2, weights, (*frame_shape[:2], 3), alpha=alpha)
     for source_layer in source.layers:  # the first convolution of a `motion` model takes twice the channels
         if source_layer.weights:

@@ -19,8 +19,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from evaluate import model_version, score_clips
-from prepare import atomic_path, read_index, write_atomic
+from clips.index import read_index
+from common.files import atomic_path, write_atomic
+from evaluation.scoring import model_version, score_clips
 from runs import compiled_predictor, load_run, run_dataset
 
 SPREAD = 10**6  # a stride too large for any clip: sampling then spreads the positions over the whole clip

@@ -1,6 +1,6 @@
 """What a model costs: parameters, GFLOPs per clip and CPU milliseconds per clip.
 
-    import costs
+    from evaluation import costs
     costs.gflops(model, (16, 112, 112, 1))       # one multiply-add counted as one FLOP, as papers do
     costs.cpu_ms(model, (16, 112, 112, 1))       # median of calls at batch 1 through app.py's compiled predictor
 

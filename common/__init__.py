@@ -1,0 +1,1 @@
+"""Basics every stage uses, importing nothing of the project."""

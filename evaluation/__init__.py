@@ -1,0 +1,1 @@
+"""Scoring clips, fusing runs, and what a model costs."""
