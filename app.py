@@ -9,10 +9,10 @@ the run's stride), whatever the camera delivers, so gestures keep their speed. T
 in a background thread on the latest frames, so the picture never waits for it; a streaming
 model (tsm_mobilenet) takes each frame once as it comes and carries its state. A label is
 shown only when its score, averaged over the last few predictions, is above the threshold.
-Press q or Esc to quit. `--mode record` records a few seconds on a key press and classifies them (record.py).
+Press q or Esc to quit. `--mode record` records a few seconds on a key press and classifies them (live/record.py).
 """
 
-import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
+from common import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
 
 import argparse
 import collections
@@ -26,15 +26,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from actions import Actions, load_bindings
-from events import BACKGROUND, GestureEvents
-from exported import load_export
-from live_input import Pacer, make_buffer
+from live.bindings import Actions, load_bindings
+from live.buffers import Pacer, make_buffer
+from live.events import BACKGROUND, GestureEvents
+from live.exported import load_export
+from live.record import Recorder
+from live.sources import Source
 from nets.streaming import Stream
 from network import STREAMING
-from record import Recorder
-from runs import compiled_predictor, load_run
-from sources import Source
+from training.runs import compiled_predictor, load_run
 
 RECENT = 100  # prediction latencies kept for the picture and the summary
 BACKLOG = 30  # frames a stream may have waiting before the picture waits for it (5 s at Jester's 6 a second)
@@ -374,7 +374,7 @@ def main(argv=None):
         help=f"classes that mean nothing is happening, comma-separated (default: {','.join(BACKGROUND)})",
     )
     parser.add_argument(
-        "--bindings", metavar="FILE.json", help="what each gesture does: keys or commands (see actions.py, bindings/)"
+        "--bindings", metavar="FILE.json", help="what each gesture does: keys or commands (see live/bindings.py, bindings/)"
     )
     parser.add_argument(
         "--sync",

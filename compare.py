@@ -19,7 +19,7 @@ Started again with the same command, a killed comparison goes on: a model whose 
 is not trained again, and one interrupted resumes where it stopped.
 """
 
-import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
+from common import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
 
 import argparse
 import json
@@ -34,7 +34,7 @@ import train
 from common.files import write_atomic
 from evaluation import costs
 from network import MODELS, PRETRAINED
-from runs import load_run, recover_checkpoint, run_dataset, save_figure
+from training.runs import load_run, recover_checkpoint, run_dataset, save_figure
 
 COLUMNS = [  # (key, heading, format)
     ("top1", "top-1", "{:.3f}"),

@@ -27,7 +27,7 @@ import cv2
 import keras
 import numpy as np
 
-from clip_io import FLOW_NAME, FRAME_NAME, clip_folder
+from clips.frames import FLOW_NAME, FRAME_NAME, clip_folder
 from clips.index import read_classes, read_index
 from clips.keypoints import keypoint_features, keypoints_path, load_keypoints
 
@@ -54,7 +54,7 @@ def preprocess_frame(frame, size=(112, 112), channels=1):
 
 
 def preprocess_flow(x_image, y_image, size=(112, 112)):
-    """8-bit x and y flow images (flow.py's convention) -> float32 (height, width, 2) in [-1, 1], 0 px = 0.0
+    """8-bit x and y flow images (clips/flow.py's convention) -> float32 (height, width, 2) in [-1, 1], 0 px = 0.0
     within 1/255. Squashed to the model's size like the frames; the displacements are not rescaled."""
     images = [cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA) for image in (x_image, y_image)]
     return np.stack(images, axis=-1).astype(np.float32) / 127.5 - 1.0

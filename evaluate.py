@@ -12,7 +12,7 @@ folder `metrics.json` (the figures, per-class accuracy and the most frequent con
 exported model, NAME.metrics.json and NAME.confusion.png beside it.
 """
 
-import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
+from common import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
 
 import argparse
 import json
@@ -23,8 +23,8 @@ import numpy as np
 
 from common.files import write_atomic
 from evaluation.scoring import CROPS, confusion_matrix, per_class, save_scores, score_clips, top_confusions, top_k_accuracy
-from exported import load_export
-from runs import load_run, save_figure
+from live.exported import load_export
+from training.runs import load_run, save_figure
 
 
 def plot_confusion(matrix, classes, path, title):

@@ -19,7 +19,7 @@ config.json and classes.json, and exports.json says what each file is: the folde
 `python app.py --model model/export/model.tflite`, `python evaluate.py --model model/export/model.onnx`.
 """
 
-import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
+from common import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
 
 import argparse
 import json
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from common.files import write_atomic
-from exported import EXPORTS_FILE, open_model
+from live.exported import EXPORTS_FILE, open_model
 from network import STREAMING
-from runs import load_run, run_dataset
+from training.runs import load_run, run_dataset
 
 FORMATS = ("savedmodel", "litert", "onnx")
 QUANTIZE = {"savedmodel": ("none",), "litert": ("none", "float16", "int8"), "onnx": ("none", "int8")}

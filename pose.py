@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from clip_io import FRAME_NAME, ClipError, clip_folder
+from clips.frames import FRAME_NAME, ClipError, clip_folder
 from clips.index import INDEX_COLUMNS
 from clips.keypoints import KEYPOINTS, MISSING, NUM_SAMPLES, keypoints_path, sample_positions, save_atomic
 from common.files import write_atomic, write_csv

@@ -2,7 +2,7 @@
 
     python prepare.py SOURCE --out DATA_DIR [--size 128] [--gray] [--fps N] [--flow dis] [--workers N]
 
-SOURCE is recognised by its layout (see `gesture_layouts.py` and `action_layouts.py`):
+SOURCE is recognised by its layout (see `layouts/gestures.py` and `layouts/actions.py`):
 20BN-Jester (official or Kaggle), UCF101 (videos, or jpegs_256 with tvl1_flow), ChaLearn IsoGD,
 Kinetics, upGrad-style gesture sets, or a folder per class. DATA_DIR receives:
 
@@ -33,13 +33,13 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-import flow
-from action_layouts import UCF101, Kinetics, UCF101Frames
-from clip_io import FLOW_NAME, FOLDERS_FPS, FRAME_NAME, clip_folder, prepare_clip, resize_short_side, select_frames  # noqa: F401
+from clips import flow
+from clips.frames import FLOW_NAME, FOLDERS_FPS, FRAME_NAME, clip_folder, prepare_clip, resize_short_side, select_frames  # noqa: F401
 from clips.index import INDEX_COLUMNS, read_classes, read_index
 from common.files import StreamedCsv, write_atomic
-from gesture_layouts import FolderPerClass, IsoGD, JesterKaggle, JesterOfficial, UpGrad
-from layouts import FRAME_SUFFIXES, Options, Problem, is_video
+from layouts.actions import UCF101, Kinetics, UCF101Frames
+from layouts.base import FRAME_SUFFIXES, Options, Problem, is_video
+from layouts.gestures import FolderPerClass, IsoGD, JesterKaggle, JesterOfficial, UpGrad
 
 # In the order they are tried: the most specific first, a plain folder per class last.
 LAYOUTS = {
@@ -103,7 +103,7 @@ def worker_pool(workers):
     """
     if "forkserver" in get_all_start_methods():
         context = get_context("forkserver")
-        context.set_forkserver_preload(["clip_io"])
+        context.set_forkserver_preload(["clips.frames"])
     else:
         context = get_context("spawn")
     return context.Pool(workers, initializer=cv2.setNumThreads, initargs=(1,))
@@ -268,7 +268,9 @@ def main(argv=None):
     parser.add_argument("--format", choices=list(LAYOUTS), help="the layout, when detection should not guess")
     parser.add_argument("--fps", type=float, help="frames per second to keep from videos and frame folders (default: all)")
     parser.add_argument("--max-frames", type=int, help="keep at most this many frames per clip, evenly spread (default: all)")
-    parser.add_argument("--flow", choices=flow.METHODS, help="also write optical flow between consecutive frames (see flow.py)")
+    parser.add_argument(
+        "--flow", choices=flow.METHODS, help="also write optical flow between consecutive frames (see clips/flow.py)"
+    )
     parser.add_argument("--depth", action="store_true", help="IsoGD: prepare the K_ depth videos too, into depth/")
     parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="UCF101's train/test split (default: 1)")
     parser.add_argument(

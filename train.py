@@ -4,9 +4,9 @@
     python train.py --data data --epochs 10 --lr 1e-4      # continues: epochs 21-30
     python train.py --data data --lr-schedule 2e-3:20,1e-4:10   # both phases in one process
     python train.py --data data --epochs 30 --warmup 2 --decay cosine --plateau 3 --early-stopping 6
-    python train.py --data data --distribute auto --mixed-precision   # every local GPU (see distribute.py)
+    python train.py --data data --distribute auto --mixed-precision   # every local GPU (see training/distribute.py)
 
-Writes the run folder (default `model/`; see runs.py): config.json, classes.json, model.keras (the
+Writes the run folder (default `model/`; see training/runs.py): config.json, classes.json, model.keras (the
 best epoch), checkpoint/, history.csv (every epoch's learning rate and losses) and chart.png.
 Every file is written under a temporary name and renamed, so a run killed at any moment resumes
 from its last completed epoch: the same command again finishes the interrupted invocation along the
@@ -14,7 +14,7 @@ same schedule, with the same data order and random state; another command starts
 `--fresh` starts over.
 """
 
-import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
+from common import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
 
 import argparse
 import json
@@ -25,12 +25,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-import distribute
-import lr_schedule
 from clips.index import read_classes, read_index
 from common.files import write_atomic, write_csv
 from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, MODELS, PRETRAINED, build_model, set_backbone_trainable
-from runs import (
+from training import distribute, lr_schedule
+from training.runs import (
     HISTORY_COLUMNS,
     RUN_DEFAULTS,
     RUN_FILES,
@@ -102,7 +101,7 @@ def input_shape(config, dataset, data_dir):
 
 
 def compile_model(model):
-    """Adam with AMSGrad; its learning rate is set at the start of every epoch by lr_schedule.py."""
+    """Adam with AMSGrad; its learning rate is set at the start of every epoch by training/lr_schedule.py."""
     model.compile(
         optimizer=keras.optimizers.Adam(amsgrad=True),
         loss="sparse_categorical_crossentropy",
@@ -119,7 +118,7 @@ def build_training_state(model, input_shape):
 
 
 def schedule_of(args):
-    """This invocation's learning-rate schedule (see lr_schedule.py)."""
+    """This invocation's learning-rate schedule (see training/lr_schedule.py)."""
     return lr_schedule.make_schedule(
         lr_schedule.parse_phases(args.lr_schedule)
         if args.lr_schedule

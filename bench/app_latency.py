@@ -13,14 +13,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import quiet  # noqa: E402, F401  # isort: skip  (before TensorFlow: without its C++ start-up lines)
+from common import quiet  # noqa: E402, F401  # isort: skip  (before TensorFlow: without its C++ start-up lines)
 
 import numpy as np  # noqa: E402
 
 import network  # noqa: E402
 from datagenerator import preprocess_frame  # noqa: E402
 from evaluation.costs import median_ms  # noqa: E402
-from runs import compiled_predictor, load_run  # noqa: E402
+from training.runs import compiled_predictor, load_run  # noqa: E402
 
 
 def main(argv=None):

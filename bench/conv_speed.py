@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import quiet  # noqa: E402, F401  # isort: skip  (before TensorFlow: without its C++ start-up lines)
+from common import quiet  # noqa: E402, F401  # isort: skip  (before TensorFlow: without its C++ start-up lines)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clip_io import clip_folder
+from clips.frames import clip_folder
 from common.files import atomic_path
 
 KEYPOINTS = "keypoints"  # the modality folder in DATA_DIR

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from runs import compiled_predictor
+from training.runs import compiled_predictor
 
 
 def profiler_flops(model, shape):

@@ -22,7 +22,7 @@ import numpy as np
 from clips.index import read_index
 from common.files import atomic_path, write_atomic
 from evaluation.scoring import model_version, score_clips
-from runs import compiled_predictor, load_run, run_dataset
+from training.runs import compiled_predictor, load_run, run_dataset
 
 SPREAD = 10**6  # a stride too large for any clip: sampling then spreads the positions over the whole clip
 

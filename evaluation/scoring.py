@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from common.files import atomic_path
-from runs import run_dataset
+from training.runs import run_dataset
 
 CROPS = {1: [None], 3: [0.0, 0.5, 1.0]}  # whole frame; or left (top), centre, right (bottom)
 
@@ -70,7 +70,7 @@ def score_clips(model, config, split, data_dir, clips=1, crops=1, batch_size=16,
             first = first if first is not None else data
             if isinstance(model, keras.Model):
                 total = total + model.predict(data, verbose=0)
-            else:  # an export (exported.py), batch by batch
+            else:  # an export (live/exported.py), batch by batch
                 total = total + np.concatenate([model.predict(data[i][0]) for i in range(len(data))])
     return total / (clips * len(CROPS[crops])), first
 

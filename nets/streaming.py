@@ -155,7 +155,7 @@ class Stream:
     """Runs a clip model frame by frame, carrying the state between calls.
 
     `Stream(model)` takes a Keras clip model; `Stream(predict=..., shapes=..., frames=...)` an exported
-    step model (exported.py), whose `predict(frame, state)` gives (probabilities, next state).
+    step model (live/exported.py), whose `predict(frame, state)` gives (probabilities, next state).
     """
 
     def __init__(self, model=None, predict=None, shapes=None, frames=None):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from actions import Actions, load_bindings
+from live.bindings import Actions, load_bindings
 
 ROOT = Path(__file__).resolve().parents[1]
 JESTER = [

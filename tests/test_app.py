@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import app
-import live_input
 from clips.index import read_classes
-from events import GestureEvents
+from live import buffers
+from live.events import GestureEvents
 
 
 def count_frames(path):
@@ -141,19 +141,19 @@ def test_flow_buffer_stacks_live_flow_as_the_generator_does():
     import miniatures
 
     config = {"flow_method": "dis", "prepared_size": 60, "size": 32, "fps": 12, "flow_pairs": 2, "stride": 2, "frames": 3}
-    buffer = live_input.FlowBuffer(config)
+    buffer = buffers.FlowBuffer(config)
     clips = [buffer.clip() if buffer.add(frame) else None for frame in miniatures.moving_frames(8, 60, 80, seed=4, speed=3)]
     assert all(clip is None for clip in clips[:6]) and clips[6].shape == (3, 32, 32, 4)  # 6 flows make the first clip
     assert clips[7][..., 0::2].mean() > 0.02 and abs(clips[7][..., 1::2].mean()) < 0.02
     np.testing.assert_array_equal(clips[7][0, ..., :2], clips[6][0, ..., 2:])  # the window moved by one flow
-    assert live_input.FrameBuffer({"size": 32, "channels": 1, "stride": 2, "fps": 12, "frames": 3}).period == pytest.approx(1 / 6)
+    assert buffers.FrameBuffer({"size": 32, "channels": 1, "stride": 2, "fps": 12, "frames": 3}).period == pytest.approx(1 / 6)
     assert buffer.period == pytest.approx(1 / 12)  # flow is between consecutive frames
 
 
 def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gesture_video):
     import pose
-    import runs
     import train
+    from training import runs
 
     data, run = tmp_path / "poses", tmp_path / "run"
     pose.write_synthetic_dataset(data, clips_per_class=4, seed=1)
@@ -170,7 +170,7 @@ def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gestu
         points[:, 0], points[:, 1], points[:, 2] = 10 + len(seen), np.arange(17) * 5, 0.9
         return points
 
-    buffer = live_input.KeypointBuffer(config, pose.Landmarker.from_function(detect, joints=17))
+    buffer = buffers.KeypointBuffer(config, pose.Landmarker.from_function(detect, joints=17))
     recognizer = app.Recognizer(app.compiled_predictor(model), config, classes, background=False, buffer=buffer)
     for index in range(120):
         recognizer.add(np.zeros((120, 160, 3), np.uint8), index, index / 30)
@@ -250,7 +250,7 @@ def test_record_mode_counts_down_records_and_shows_the_top_three(trained_run, ge
 
 
 def test_a_live_clip_can_end_at_any_camera_frame():
-    buffer = live_input.FrameBuffer({"size": 4, "channels": 1, "stride": 2, "fps": 12, "frames": 4})  # 6 per second
+    buffer = buffers.FrameBuffer({"size": 4, "channels": 1, "stride": 2, "fps": 12, "frames": 4})  # 6 per second
     ready = [buffer.add(np.full((8, 8), index, np.uint8), index / 30) for index in range(40)]  # 30 fps camera
     assert ready.index(True) == 15  # three periods of 1/6 s: frames 0, 5, 10, 15
     values = [round((frame[0, 0, 0] + 1) * 127.5) for frame in buffer.clip()]

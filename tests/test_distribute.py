@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, TINY
 
-import distribute
-import runs
 import train
+from training import distribute, runs
 
 # Two logical CPU devices must be configured before TensorFlow starts, so this runs in its own process.
 TWO_CPUS = """

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import evaluate
-import runs
 from datagenerator import crop_view, sample_indices
 from evaluation import scoring
+from training import runs
 
 
 def test_metrics_scores_and_confusion_matrix_are_written(trained_run, capsys):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from events import GestureEvents
+from live.events import GestureEvents
 
 CLASSES = ["Swiping Left", "Swiping Right", "Thumb Up", "No gesture"]
 

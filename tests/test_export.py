@@ -9,9 +9,9 @@ import pytest
 import app
 import evaluate
 import export
-from exported import load_export
+from live.exported import load_export
 from nets.streaming import Stream
-from runs import load_run, run_dataset
+from training.runs import load_run, run_dataset
 
 # The quantised exports take a calibration each, so they count as slow. LiteRT and ONNX in float32 are
 # exported as the README's command, a process, in test_commands_deploy.py, and checked there the same way.

@@ -5,8 +5,8 @@ import miniatures
 import numpy as np
 import pytest
 
-import flow
 import prepare
+from clips import flow
 from clips.index import read_index
 from datagenerator import ClipDataset
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import evaluate
-import runs
 import train
+from training import runs
 
 # Xception's smallest input; one frame or one stack of 2 flow pairs per clip
 STREAM = ["--model", "two_stream", "--size", "71", "--frames", "1", "--batch-size", "9", "--workers", "1", "--weights", "none"]

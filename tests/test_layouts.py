@@ -10,7 +10,7 @@ import pytest
 
 import prepare
 from clips.index import read_index
-from layouts import Options
+from layouts.base import Options
 
 
 def prepared(source, out, **options):

@@ -5,8 +5,8 @@ import types
 import pytest
 from conftest import TINY
 
-import lr_schedule
 import train
+from training import lr_schedule
 
 
 def schedule(**options):

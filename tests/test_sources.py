@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-import sources
-from sources import Source
+from live import sources
+from live.sources import Source
 
 
 class FakeCapture:

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, TINY
 
-import lr_schedule
 import network
-import runs
 import train
+from training import lr_schedule, runs
 
 
 def history(run):

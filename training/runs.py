@@ -25,8 +25,8 @@ import tensorflow as tf
 from clips.index import read_classes
 from common.files import atomic_path, write_csv
 from datagenerator import ClipDataset
-from distribute import all_layers
 from nets.layers import load_model
+from training.distribute import all_layers
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
 RUN_FILES = [

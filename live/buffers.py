@@ -12,9 +12,9 @@ import collections
 
 import numpy as np
 
-import flow
 import pose
-from clip_io import resize_short_side
+from clips import flow
+from clips.frames import resize_short_side
 from clips.keypoints import keypoint_features
 from datagenerator import preprocess_flow, preprocess_frame
 

@@ -1,12 +1,12 @@
 """Action datasets as they ship: UCF101 (videos, or pre-extracted frames and TV-L1 flow) and
 Kinetics (CSV lists and downloaded clips). See DATASETS.md; the interface is as in
-`gesture_layouts.py`: `detect(root)`, and `read(root, options)` -> (classes, Clips and Problems).
+`layouts/gestures.py`: `detect(root)`, and `read(root, options)` -> (classes, Clips and Problems).
 """
 
 from functools import lru_cache
 from pathlib import Path
 
-from layouts import SPLIT_NAMES, TOO_MANY_FIELDS, Clip, Problem, csv_header, csv_rows, is_video, numbered_lines, problem
+from layouts.base import SPLIT_NAMES, TOO_MANY_FIELDS, Clip, Problem, csv_header, csv_rows, is_video, numbered_lines, problem
 
 
 class UCF101:

@@ -3,7 +3,7 @@
 A prepared DATA_DIR holds, per clip:
 
     frames/<clip>/00001.jpg ...             the frames, short side --size pixels
-    flow/<clip>/x_00001.jpg, y_00001.jpg    with --flow or pre-extracted flow: 8-bit flow (see flow.py)
+    flow/<clip>/x_00001.jpg, y_00001.jpg    with --flow or pre-extracted flow: 8-bit flow (see clips/flow.py)
     depth/<clip>/00001.jpg ...              with --depth: the depth video's frames, gray
 
 Each is written into a temporary folder and renamed when complete, frames last, so a clip whose
@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import flow
-from layouts import Problem, frame_files, is_video
+from clips import flow
+from layouts.base import Problem, frame_files, is_video
 
 FRAME_NAME = "{:05d}.jpg"  # 1-based, as in Jester
 FLOW_NAME = "{axis}_{number:05d}.jpg"  # axis "x" or "y"

@@ -1,6 +1,6 @@
 """What every dataset layout shares: the records it returns and the readers of its files.
 
-A layout (in `gesture_layouts.py` and `action_layouts.py`; `prepare.py` keeps the list and finds
+A layout (in `layouts/gestures.py` and `layouts/actions.py`; `prepare.py` keeps the list and finds
 which one a dataset path holds) reads a dataset's lists and folders into `Clip`s, one per clip to
 prepare, and `Problem`s, one per clip or line it cannot use. Problems name the file and line
 and are never raised: one bad line must not stop a preparation of a hundred thousand clips.

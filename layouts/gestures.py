@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from layouts import (
+from layouts.base import (
     SPLIT_NAMES,
     TOO_MANY_FIELDS,
     Clip,

@@ -10,9 +10,9 @@ recording's optical flow beside the result.
 import cv2
 import numpy as np
 
-import flow
+from clips import flow
 from datagenerator import sample_indices
-from live_input import Pacer
+from live.buffers import Pacer
 
 COUNTDOWN = 3.0  # seconds
 SPACE = ord(" ")
