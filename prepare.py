@@ -289,17 +289,17 @@ def main(argv=None):
     try:
         landmarker = None
         if args.keypoints:  # a missing package or model file fails now, not after the frames
-            import pose
+            from clips import landmarks
 
-            landmarker = pose.Landmarker(args.keypoints)
+            landmarker = landmarks.Landmarker(args.keypoints)
         prepare(
             args.source, args.out, args.size, args.gray, args.workers, args.min_frames, args.format, args.fresh,
             fps=args.fps, max_frames=args.max_frames, flow_method=args.flow, options=options,
         )  # fmt: skip
         if landmarker is not None:
             with landmarker:
-                summary = pose.extract_dataset(args.out, args.keypoints, landmarker=landmarker)
-            print(f"Keypoints: {pose.report(summary)}")
+                summary = landmarks.extract_dataset(args.out, args.keypoints, landmarker=landmarker)
+            print(f"Keypoints: {landmarks.report(summary)}")
     except (FileNotFoundError, ValueError, RuntimeError, ImportError) as error:
         sys.exit(f"prepare.py: {error}")
 

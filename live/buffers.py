@@ -12,8 +12,7 @@ import collections
 
 import numpy as np
 
-import pose
-from clips import flow
+from clips import flow, landmarks
 from clips.frames import resize_short_side
 from clips.keypoints import keypoint_features
 from datagenerator import preprocess_flow, preprocess_frame
@@ -164,7 +163,7 @@ def make_buffer(config, keypoints_model=None, stream=False):
         )
     if trained["model"] == "synthetic":
         raise ValueError("This run was trained on pose.py's synthetic stick figures; no landmarker finds them in a picture.")
-    landmarker = pose.Landmarker(keypoints_model, trained["kind"])
+    landmarker = landmarks.Landmarker(keypoints_model, trained["kind"])
     if landmarker.joints != trained["joints"]:
         raise ValueError(f"{keypoints_model} finds {landmarker.joints} joints; the run was trained on {trained['joints']}.")
     return KeypointBuffer(config, landmarker)

@@ -153,6 +153,7 @@ def test_flow_buffer_stacks_live_flow_as_the_generator_does():
 def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gesture_video):
     import pose
     import train
+    from clips import landmarks
     from training import runs
 
     data, run = tmp_path / "poses", tmp_path / "run"
@@ -170,7 +171,7 @@ def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gestu
         points[:, 0], points[:, 1], points[:, 2] = 10 + len(seen), np.arange(17) * 5, 0.9
         return points
 
-    buffer = buffers.KeypointBuffer(config, pose.Landmarker.from_function(detect, joints=17))
+    buffer = buffers.KeypointBuffer(config, landmarks.Landmarker.from_function(detect, joints=17))
     recognizer = app.Recognizer(app.compiled_predictor(model), config, classes, background=False, buffer=buffer)
     for index in range(120):
         recognizer.add(np.zeros((120, 160, 3), np.uint8), index, index / 30)

@@ -49,3 +49,14 @@ def test_the_basics_import_nothing_of_the_project():
     modules = project_modules()
     for basic in BASICS:
         assert not imports(ROOT / basic, modules), f"{basic} imports the project's modules"
+
+
+COMMANDS = {"prepare", "train", "evaluate", "app", "export", "compare", "synthetic", "pose"}
+
+
+def test_no_helper_imports_a_command():
+    modules = project_modules()
+    helpers = {name: path for name, path in modules.items() if "." in name or name in ("datagenerator", "network")}
+    offenders = {name: sorted(imports(path, modules) & COMMANDS) for name, path in helpers.items()}
+    offenders = {name: commands for name, commands in offenders.items() if commands}
+    assert not offenders, f"helpers that import a command: {offenders}"

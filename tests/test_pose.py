@@ -13,6 +13,7 @@ import pytest
 
 import clips.keypoints as keypoint_files
 import pose
+from clips import landmarks
 from clips.index import INDEX_COLUMNS, read_classes, read_index
 from common.files import write_csv
 
@@ -57,7 +58,7 @@ class Counting:
 
 
 def square_landmarker(detect=find_square):
-    return pose.Landmarker.from_function(detect, joints=5, name="square.task")
+    return landmarks.Landmarker.from_function(detect, joints=5, name="square.task")
 
 
 @pytest.fixture
@@ -108,8 +109,8 @@ def test_no_detection_leaves_every_joint_missing(data_dir):
 
 def test_each_sample_has_the_keypoints_of_its_own_frame(data_dir):
     """The original project reused one dict, so its nine timesteps were one pose."""
-    frames = pose.FrameFolder(data_dir, "a/one", 20)
-    keypoints = pose.clip_keypoints(frames, square_landmarker(), num_samples=9)
+    frames = landmarks.FrameFolder(data_dir, "a/one", 20)
+    keypoints = landmarks.clip_keypoints(frames, square_landmarker(), num_samples=9)
     assert keypoints.shape == (9, 5, 3)
     x = keypoints[:, 0, 0]
     assert np.all(np.diff(x) > 0), x  # the square moves right, and so does every sample's joint
@@ -119,7 +120,7 @@ def test_each_sample_has_the_keypoints_of_its_own_frame(data_dir):
 
 def test_a_short_clip_repeats_frames_but_detects_each_once(data_dir):
     detector = Counting()
-    keypoints = pose.clip_keypoints(pose.FrameFolder(data_dir, "two", 4), square_landmarker(detector), num_samples=9)
+    keypoints = landmarks.clip_keypoints(landmarks.FrameFolder(data_dir, "two", 4), square_landmarker(detector), num_samples=9)
     assert detector.calls == 4 and keypoints.shape == (9, 5, 3)
     assert len(np.unique(keypoints[:, 0, 0])) == 4
     keypoints[0, 0, 0] = 7.0  # samples of the same frame are copies, not one shared array
@@ -133,7 +134,7 @@ def test_extract_dataset_writes_reports_and_resumes(data_dir, monkeypatch):
     replaced = []
     real_replace = os.replace  # the module all writers rename with
     monkeypatch.setattr(os, "replace", lambda source, target: replaced.append(Path(target)) or real_replace(source, target))
-    summary = pose.extract_dataset(data_dir, None, landmarker=square_landmarker(), progress=False)
+    summary = landmarks.extract_dataset(data_dir, None, landmarker=square_landmarker(), progress=False)
     assert (summary["clips"], summary["extracted"], summary["resumed"], summary["empty"]) == (4, 2, 0, 0)
     problems = dict(summary["problems"])
     assert set(problems) == {"broken", "gone"} and "00005.jpg" in problems["broken"] and "gone" in problems["gone"]
@@ -146,14 +147,14 @@ def test_extract_dataset_writes_reports_and_resumes(data_dir, monkeypatch):
     assert dataset["keypoints"] == {"model": "square.task", "kind": "pose", "joints": 5, "samples": 9}
 
     detector = Counting()
-    again = pose.extract_dataset(data_dir, None, landmarker=square_landmarker(detector), progress=False)
+    again = landmarks.extract_dataset(data_dir, None, landmarker=square_landmarker(detector), progress=False)
     assert detector.calls == 0 and (again["extracted"], again["resumed"], len(again["problems"])) == (0, 2, 2)
 
     write_clip(data_dir, "gone", 12)  # the missing clip turns up: only it is extracted
-    third = pose.extract_dataset(data_dir, None, landmarker=square_landmarker(detector), progress=False)
+    third = landmarks.extract_dataset(data_dir, None, landmarker=square_landmarker(detector), progress=False)
     assert (third["extracted"], third["resumed"]) == (1, 2) and detector.calls == 9
     with pytest.raises(ValueError, match="samples: 9 then, 5 now"):
-        pose.extract_dataset(data_dir, None, num_samples=5, landmarker=square_landmarker(), progress=False)
+        landmarks.extract_dataset(data_dir, None, num_samples=5, landmarker=square_landmarker(), progress=False)
 
 
 def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
@@ -188,22 +189,22 @@ def test_without_mediapipe_the_error_says_how_to_install_it(tmp_path, monkeypatc
     model.write_bytes(b"model")
     monkeypatch.setitem(sys.modules, "mediapipe", None)  # import mediapipe now raises ImportError
     with pytest.raises(ImportError, match="pip install mediapipe"):
-        pose.Landmarker(model)
+        landmarks.Landmarker(model)
 
 
 def test_a_missing_model_file_is_named_with_where_to_get_one(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
-        pose.Landmarker(tmp_path / "models" / "pose_landmarker_full.task")
+        landmarks.Landmarker(tmp_path / "models" / "pose_landmarker_full.task")
     assert "pose_landmarker_full.task" in str(error.value) and "pose_landmarker_lite.task" in str(error.value)
     with pytest.raises(FileNotFoundError, match=r"Download a Hand Landmarker \(hand_landmarker.task\)"):
-        pose.Landmarker(tmp_path / "hand_landmarker.task")
+        landmarks.Landmarker(tmp_path / "hand_landmarker.task")
     with pytest.raises(ValueError, match="Unknown landmarker kind 'face'"):
-        pose.Landmarker(tmp_path / "x.task", kind="face")
+        landmarks.Landmarker(tmp_path / "x.task", kind="face")
 
 
 def test_kind_auto_reads_the_model_name():
-    assert pose.Landmarker("models/Hand_Landmarker.task", detect=find_square, joints=5).kind == "hand"
-    assert pose.Landmarker("pose_landmarker_heavy.task", detect=find_square, joints=5).kind == "pose"
+    assert landmarks.Landmarker("models/Hand_Landmarker.task", detect=find_square, joints=5).kind == "hand"
+    assert landmarks.Landmarker("pose_landmarker_heavy.task", detect=find_square, joints=5).kind == "pose"
 
 
 def landmark(x, y, visibility=None, presence=None):
@@ -212,20 +213,20 @@ def landmark(x, y, visibility=None, presence=None):
 
 def test_mediapipe_results_become_points():
     """pose_points and hand_points read the attributes of MediaPipe's result classes."""
-    assert pose.pose_points(SimpleNamespace(pose_landmarks=[])) is None
+    assert landmarks.pose_points(SimpleNamespace(pose_landmarks=[])) is None
     people = [[landmark(0.1, 0.2, 0.9, 0.7), landmark(0.3, 0.4), landmark(0.5, 0.6, presence=0.4)], [landmark(0, 0, 1, 1)]]
-    points = pose.pose_points(SimpleNamespace(pose_landmarks=people))
+    points = landmarks.pose_points(SimpleNamespace(pose_landmarks=people))
     np.testing.assert_allclose(points[[0, 2]], [[0.1, 0.2, 0.7], [0.5, 0.6, 0.4]])
     assert np.isnan(points[1, 2]) and points.shape == (3, 3)  # no scores given, and only the first person
 
     right = SimpleNamespace(category_name="Right", score=0.9)
     hand = [landmark(0.5, 0.5, 0.0, 0.0)] * 21  # older MediaPipe gives hand landmarks 0.0 scores: ignored
     result = SimpleNamespace(hand_landmarks=[hand], handedness=[[right]])
-    one = pose.hand_points(result, num_hands=1)
+    one = landmarks.hand_points(result, num_hands=1)
     assert one.shape == (21, 3) and np.isnan(one[:, 2]).all()
-    two = pose.hand_points(result, num_hands=2)  # a lone right hand: the left hand's slot stays empty
+    two = landmarks.hand_points(result, num_hands=2)  # a lone right hand: the left hand's slot stays empty
     assert two.shape == (42, 3) and np.isnan(two[:21]).all() and (two[21:, 0] == 0.5).all()
-    assert pose.hand_points(SimpleNamespace(hand_landmarks=[], handedness=[]), 2) is None
+    assert landmarks.hand_points(SimpleNamespace(hand_landmarks=[], handedness=[]), 2) is None
 
 
 def wrist_and_hip_motion(keypoints):
