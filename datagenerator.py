@@ -6,7 +6,7 @@
     flow = ClipDataset("data", "train", modality="flow", num_frames=1, flow_pairs=10, size=(112, 112))
     stacks, labels = flow[0]  # (16, 1, 112, 112, 20): x, y of 10 consecutive flow frames, [-1, 1] = +-20 px
 
-    poses = ClipDataset("data", "train", modality="keypoints")  # written by pose.py
+    poses = ClipDataset("data", "train", modality="keypoints")  # written by prepare.py keypoints (or synthetic.py --keypoints)
     keypoints, labels = poses[0]  # (16, 9, joints * 2): x, y per joint in [0, 1], -1 where missing
 
 Training sampling jitters the temporal start and stride and applies one random transform per
@@ -125,7 +125,7 @@ class ClipDataset(keras.utils.PyDataset):
         stride: frames skipped between sampled frames (2 at Jester's 12 fps covers 2.6 s).
         modality: "frames"; "flow" for `num_frames` stacks of `flow_pairs` consecutive x/y flow
             images (written by `prepare.py --flow`), shaped (num_frames, height, width, 2 * flow_pairs);
-            or "keypoints" (written by `pose.py`), shaped (samples, joints * 2).
+            or "keypoints" (written by `prepare.py keypoints`), shaped (samples, joints * 2).
         flip: mirror a random half of the training clips (not for mirror-pair classes).
         augment: random sampling and transforms; default True for "train" only.
         shuffle: a new clip order every epoch; default True for "train" only.
@@ -180,7 +180,7 @@ class ClipDataset(keras.utils.PyDataset):
             if missing:
                 raise ValueError(
                     f"{len(missing)} of {len(self.rows)} {split} clips of {data_dir} have no keypoints (first: {missing[0]}): "
-                    "run pose.py on it, and see its report for clips whose frames could not be read."
+                    "run `prepare.py keypoints` on it, and see its report for clips whose frames could not be read."
                 )
         self.modality, self.flow_pairs, self.flip = modality, flow_pairs, flip
         self.augment = split == "train" if augment is None else augment

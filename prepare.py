@@ -17,6 +17,11 @@ Kinetics, upGrad-style gesture sets, or a folder per class. DATA_DIR receives:
 `python prepare.py check DATA_DIR` prints clips and frame counts per split and class, and any
 problem (missing frames or clips, unknown labels); it exits 1 when it finds errors.
 
+`python prepare.py keypoints DATA_DIR --model pose_landmarker_lite.task` writes the keypoints
+`pose_lstm` reads (keypoints/<clip>.npy, see clips/keypoints.py) for every clip of a prepared DATA_DIR,
+with a MediaPipe landmarker (`pip install mediapipe` and a model file from its solutions guide);
+`--keypoints MODEL.task` does the same right after preparing.
+
 Each clip is written under a temporary name and renamed when complete, so a killed run can
 simply be started again: finished clips are kept, half-written ones are redone.
 """
@@ -36,6 +41,7 @@ from tqdm import tqdm
 from clips import flow
 from clips.frames import FLOW_NAME, FOLDERS_FPS, FRAME_NAME, clip_folder, prepare_clip, resize_short_side, select_frames  # noqa: F401
 from clips.index import INDEX_COLUMNS, read_classes, read_index
+from clips.keypoints import NUM_SAMPLES
 from common.files import StreamedCsv, write_atomic
 from layouts.actions import UCF101, Kinetics, UCF101Frames
 from layouts.base import FRAME_SUFFIXES, Options, Problem, is_video
@@ -192,7 +198,7 @@ def prepare(
     settings.update(source_fps=source_rate, fps=fps if fps and fps < source_rate else source_rate)
     write_atomic(out_dir / "classes.json", json.dumps(classes, indent=1) + "\n")
     index.commit()
-    write_atomic(out_dir / "dataset.json", json.dumps({**earlier, **settings}, indent=1) + "\n")  # keeps pose.py's keypoints
+    write_atomic(out_dir / "dataset.json", json.dumps({**earlier, **settings}, indent=1) + "\n")  # keeps the keypoints' record
     print(
         f"Prepared {index.count} clips ({', '.join(f'{counts[s]} {s}' for s in ('train', 'validation', 'test') if counts[s])}); "
         f"skipped {skipped.count} (see {out_dir / 'skipped.csv'})"
@@ -245,6 +251,36 @@ def check(data_dir):
     return len(errors)
 
 
+def extract_keypoints(argv):
+    """`prepare.py keypoints DATA_DIR --model MODEL.task`: pose_lstm's keypoints of a prepared DATA_DIR."""
+    from clips import landmarks
+
+    parser = argparse.ArgumentParser(
+        prog="prepare.py keypoints",
+        description="Write keypoints/<clip>.npy for every clip of a prepared DATA_DIR with a MediaPipe landmarker, "
+        f"at samples evenly spread over each clip (see clips/landmarks.py). Model files: {landmarks.GUIDE}",
+    )
+    parser.add_argument("data_dir", help="folder written by prepare.py")
+    parser.add_argument("--model", help="landmarker model file: pose_landmarker_lite.task, hand_landmarker.task, ...")
+    parser.add_argument("--samples", type=int, default=NUM_SAMPLES, help="samples per clip, evenly spread (default: 9)")
+    parser.add_argument(
+        "--kind", choices=("auto", *landmarks.JOINTS), default="auto", help="auto (default): hand if named so, else pose"
+    )
+    parser.add_argument("--min-presence", type=float, default=0.5, help="less confident joints are missing (default: 0.5)")
+    parser.add_argument("--hands", type=int, choices=(1, 2), default=1, help="hand models: hands, 21 joints each (default: 1)")
+    args = parser.parse_args(argv)
+    if args.samples < 1:
+        parser.error(f"--samples must be at least 1, got {args.samples}")
+    if not args.model:
+        parser.error(f"--model is needed: {landmarks.MODELS['pose']} or {landmarks.MODELS['hand']} from {landmarks.GUIDE}")
+    try:
+        with landmarks.Landmarker(args.model, args.kind, args.min_presence, args.hands) as landmarker:
+            summary = landmarks.extract_dataset(args.data_dir, args.model, args.samples, landmarker=landmarker)
+    except (FileNotFoundError, ValueError, ImportError) as error:
+        sys.exit(f"prepare.py keypoints: {error}")
+    print(landmarks.report(summary))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["check"]:
@@ -258,6 +294,9 @@ def main(argv=None):
             sys.exit(1 if check(checker.parse_args(argv[1:]).data_dir) else 0)
         except (FileNotFoundError, ValueError) as error:
             sys.exit(f"prepare.py check: {error}")
+    if argv[:1] == ["keypoints"]:
+        extract_keypoints(argv[1:])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="the dataset folder, as downloaded")
     parser.add_argument("--out", default="data", help="folder for the prepared clips (default: data)")
@@ -282,7 +321,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of that held-out choice (default: 0)")
     parser.add_argument("--fresh", action="store_true", help="delete what an earlier run prepared in DATA_DIR and start over")
     parser.add_argument(
-        "--keypoints", metavar="MODEL.task", help="also write pose_lstm's keypoints with this MediaPipe model (see pose.py)"
+        "--keypoints",
+        metavar="MODEL.task",
+        help="also write pose_lstm's keypoints with this MediaPipe model (see prepare.py keypoints --help)",
     )
     args = parser.parse_args(argv)
     options = Options(split=args.split, depth=args.depth, val_fraction=args.val_fraction, seed=args.seed)

@@ -16,6 +16,12 @@ between them, with a sidecar `FILE.json` listing each gesture's label and frame 
 `app.py` without a camera.
 
     python synthetic.py data/synthetic --clips-per-class 60 --video data/gestures.mp4
+
+`--keypoints` instead writes a prepared DATA_DIR of moving stick figures (waving, squatting) for
+`pose_lstm`: keypoints/<class>/<number>.npy in `clips/keypoints.py`'s format, no frames, to try the
+keypoint model without MediaPipe or a model file.
+
+    python synthetic.py poses_demo --keypoints
 """
 
 import argparse
@@ -26,6 +32,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from clips.index import INDEX_COLUMNS
+from clips.keypoints import KEYPOINTS, MISSING, NUM_SAMPLES, keypoints_path, save_atomic
+from common.files import write_atomic, write_csv
 
 CLASSES = [
     "Swiping Left",
@@ -211,17 +221,105 @@ def write_video(path, seed=0, num_gestures=None, height=240, width=320):
     return sidecar
 
 
+# A stick figure facing the camera in COCO's (and PoseNet's) 17 joints: nose, eyes, ears, shoulders,
+# elbows, wrists, hips, knees, ankles, left before right. x to the right, y down, in body heights from
+# the middle of the hips; the person's left side is on the image's right.
+STICK_FIGURE = np.array([
+    (0, -0.62), (0.03, -0.65), (-0.03, -0.65), (0.06, -0.63), (-0.06, -0.63), (0.14, -0.48), (-0.14, -0.48), (0.18, -0.26),
+    (-0.18, -0.26), (0.19, -0.05), (-0.19, -0.05), (0.09, 0), (-0.09, 0), (0.1, 0.24), (-0.1, 0.24), (0.1, 0.48), (-0.1, 0.48),
+])  # fmt: skip
+
+
+KEYPOINT_CLASSES = ("waving", "squatting")
+
+
+def synthetic_keypoints(label, num_samples=NUM_SAMPLES, rng=None):
+    """(num_samples, joints, 3) keypoints of one moving stick figure, in the format of extracted ones.
+
+    "waving": one arm raised, its wrist swinging side to side; "squatting": everything above the
+    ankles going down and up, knees spreading. Position, size, frame shape, speed, phase, noise and
+    a share of missing joints vary per clip, so only the motion tells the classes apart. The 17
+    joints are COCO's, as PoseNet gives them (see STICK_FIGURE)."""
+    rng = rng if rng is not None else np.random.default_rng()
+    label = KEYPOINT_CLASSES[label] if isinstance(label, int | np.integer) else label
+    if label not in KEYPOINT_CLASSES:
+        raise ValueError(f"Unknown synthetic class {label!r}; expected one of {KEYPOINT_CLASSES} or its index.")
+    time = np.linspace(0.0, 1.0, num_samples)[:, None]  # (num_samples, 1)
+    cycles, phase = rng.uniform(1.0, 2.0), rng.uniform(0, 2 * np.pi)
+    body = np.broadcast_to(STICK_FIGURE, (num_samples, *STICK_FIGURE.shape)).copy()  # (num_samples, 17, 2)
+    body[:, :, 0] += rng.uniform(0.0, 0.02) * np.sin(2 * np.pi * rng.uniform(0.3, 1.0) * time + phase)  # idle sway
+    if label == "waving":
+        side = rng.choice([1, -1])  # the person's left or right arm
+        elbow, wrist = (7, 9) if side == 1 else (8, 10)
+        body[:, elbow] = body[:, elbow - 2] + (side * 0.12, -0.06)  # raised beside the shoulder
+        angle = rng.uniform(0.5, 0.9) * np.sin(2 * np.pi * cycles * time[:, 0] + phase)
+        body[:, wrist] = body[:, elbow] + 0.22 * np.stack([np.sin(angle), -np.cos(angle)], axis=1)
+    else:
+        down = rng.uniform(0.12, 0.25) * (1 - np.cos(2 * np.pi * cycles * time)) / 2  # (num_samples, 1)
+        body[:, :13, 1] += down  # everything above the knees
+        body[:, 13:15, 1] += down / 2
+        body[:, 13:15, 0] += np.array([1, -1]) * down / 2  # knees go outward
+    scale = rng.uniform(0.4, 0.65)  # body height in frame heights
+    aspect = rng.uniform(1.2, 1.8)  # frame width over height: x is a fraction of the width
+    centre = np.array([rng.uniform(0.3, 0.7), rng.uniform(0.55, 0.62)])
+    points = centre + body * scale * np.array([1 / aspect, 1.0])
+    points += rng.normal(0, rng.uniform(0.003, 0.01) * scale, points.shape)
+    presence = rng.uniform(0.6, 1.0, points.shape[:2])
+    missing = (rng.random(points.shape[:2]) < rng.uniform(0.0, 0.1)) | ((points < 0) | (points > 1)).any(axis=2)
+    keypoints = np.concatenate([points, presence[..., None]], axis=2).astype(np.float32)
+    keypoints[missing] = (MISSING, MISSING, 0.0)
+    return keypoints
+
+
+def write_keypoint_dataset(out_dir, clips_per_class=40, classes=KEYPOINT_CLASSES, num_samples=NUM_SAMPLES, seed=0):
+    """A prepared DATA_DIR of synthetic keypoints (no frames): index.csv, classes.json, dataset.json,
+    keypoints/<class>/<number>.npy; a quarter of each class (at least one clip) for validation.
+    Returns the number of clips per split."""
+    if not set(classes) <= set(KEYPOINT_CLASSES) or clips_per_class < 2:
+        raise ValueError(
+            f"Synthetic sets have classes of {KEYPOINT_CLASSES}, 2 clips each or more; got {classes}, {clips_per_class}."
+        )
+    out_dir = Path(out_dir)
+    num_validation = max(1, round(clips_per_class / 4))
+    rows = []
+    for number in range(clips_per_class):
+        split = "validation" if number >= clips_per_class - num_validation else "train"
+        for label in classes:
+            rng = np.random.default_rng([seed, KEYPOINT_CLASSES.index(label), number])
+            clip = f"{label}/{number + 1:04d}"
+            save_atomic(keypoints_path(out_dir, clip), synthetic_keypoints(label, num_samples, rng))
+            rows.append({"clip": clip, "label": label, "split": split, "num_frames": num_samples, "num_flow": 0})
+    write_atomic(out_dir / "classes.json", json.dumps(list(classes), indent=1) + "\n")
+    settings = {"model": "synthetic", "kind": "pose", "joints": len(STICK_FIGURE), "samples": num_samples}
+    dataset = {"layout": "synthetic keypoints", "seed": seed, KEYPOINTS: settings}
+    write_atomic(out_dir / "dataset.json", json.dumps(dataset, indent=1) + "\n")
+    write_csv(out_dir / "index.csv", INDEX_COLUMNS, rows)  # last: a DATA_DIR with an index is complete
+    return {split: sum(row["split"] == split for row in rows) for split in ("train", "validation")}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out_dir", help="folder to write the Jester-layout dataset into")
-    parser.add_argument("--clips-per-class", type=int, default=60, help="clips per class (default: 60)")
+    parser.add_argument("out_dir", help="folder to write the Jester-layout dataset (or with --keypoints, the keypoint set) into")
+    parser.add_argument("--clips-per-class", type=int, help="clips per class (default: 60; 40 with --keypoints)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files (default: 0)")
     parser.add_argument("--validation-fraction", type=float, default=0.2, help="share of clips for validation (default: 0.2)")
     parser.add_argument("--video", help="also write a video of several gestures in a row (and VIDEO.json)")
+    parser.add_argument(
+        "--keypoints",
+        action="store_true",
+        help="instead write a prepared DATA_DIR of moving stick figures' keypoints (waving, squatting) for pose_lstm",
+    )
+    parser.add_argument("--samples", type=int, default=NUM_SAMPLES, help="with --keypoints: samples per clip (default: 9)")
     args = parser.parse_args(argv)
-    if args.clips_per_class < 2:
+    if args.clips_per_class is not None and args.clips_per_class < 2:
         parser.error(f"--clips-per-class must be at least 2 (one train, one validation), got {args.clips_per_class}")
-    splits = write_dataset(args.out_dir, args.clips_per_class, args.seed, args.validation_fraction)
+    if args.keypoints:
+        if args.samples < 1:
+            parser.error(f"--samples must be at least 1, got {args.samples}")
+        counts = write_keypoint_dataset(args.out_dir, args.clips_per_class or 40, num_samples=args.samples, seed=args.seed)
+        print(f"Wrote {counts['train']} training and {counts['validation']} validation keypoint clips to {args.out_dir}")
+        return
+    splits = write_dataset(args.out_dir, args.clips_per_class or 60, args.seed, args.validation_fraction)
     print(
         f"Wrote {len(splits['train'])} training and {len(splits['validation'])} validation clips "
         f"of {len(CLASSES)} classes to {args.out_dir}"

@@ -87,14 +87,16 @@ def resolve_config(args, run_dir, checkpoint_state):
 
 
 def input_shape(config, dataset, data_dir):
-    """The model's input: a clip of frames or flow stacks, or the keypoints of `pose.py`."""
+    """The model's input: a clip of frames or flow stacks, or the keypoints of `prepare.py keypoints`."""
     keypoint_model = config["model"] in KEYPOINT_MODELS
     if keypoint_model != (config["modality"] == "keypoints"):
         models = ", ".join(sorted(KEYPOINT_MODELS))
         raise ValueError(f"{config['model']} cannot take {config['modality']}: keypoints go with {models} only.")
     if keypoint_model:
         if "keypoints" not in dataset:
-            raise ValueError(f"{data_dir} has no keypoints: extract them with `python pose.py {data_dir} --model MODEL.task`.")
+            raise ValueError(
+                f"{data_dir} has no keypoints: extract them with `python prepare.py keypoints {data_dir} --model MODEL.task`."
+            )
         return [dataset["keypoints"]["samples"], 2 * dataset["keypoints"]["joints"]]
     channels = 2 * config["flow_pairs"] if config["modality"] == "flow" else config["channels"]
     return [config["frames"], config["size"], config["size"], channels]
@@ -273,7 +275,7 @@ def make_parser():
     parser.add_argument(
         "--modality",
         choices=("frames", "flow", "keypoints"),
-        help="what the model sees: frames, optical flow stacks (prepare.py --flow) or keypoints (pose.py) "
+        help="what the model sees: frames, optical flow stacks (prepare.py --flow) or keypoints (prepare.py keypoints) "
         "(default: frames; keypoints for pose_lstm)",
     )
     parser.add_argument("--flow-pairs", type=int, help="consecutive x/y flow images per stack with --modality flow (default: 10)")

@@ -1,4 +1,4 @@
-"""A prepared clip's keypoints: the files `pose.py` writes and `pose_lstm` reads.
+"""A prepared clip's keypoints: the files `prepare.py keypoints` writes and `pose_lstm` reads.
 
     keypoints/<clip>.npy    float32 (num_samples, joints, 3): x, y, presence
 
@@ -35,7 +35,7 @@ def load_keypoints(data_dir, clip):
     """A clip's float32 (num_samples, joints, 3) array of x, y, presence."""
     path = keypoints_path(data_dir, clip)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `python pose.py {data_dir} --model MODEL.task` first.")
+        raise FileNotFoundError(f"{path} not found: run `python prepare.py keypoints {data_dir} --model MODEL.task` first.")
     array = np.load(path)
     if array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"{path} holds an array of shape {array.shape}; expected (num_samples, joints, 3).")

@@ -1,6 +1,11 @@
 """Keypoints found in frames by a MediaPipe Tasks landmarker, for `pose_lstm`: one clip's, a whole
-prepared DATA_DIR's (`pose.py DATA_DIR --model MODEL.task`, `prepare.py --keypoints`), or a live
-camera's (`app.py --keypoints`). The files they go to are `clips/keypoints.py`'s.
+prepared DATA_DIR's (`prepare.py keypoints DATA_DIR --model MODEL.task`, or `prepare.py --keypoints`),
+or a live camera's (`app.py --keypoints`). The files they go to are `clips/keypoints.py`'s.
+
+The samples are evenly spread over a clip, each detected on its own frame (the original PoseNet
+project reused one dict, so its LSTM saw nine copies of one pose). A joint not found, below
+`min_presence` or outside the frame is missing. Files are renamed into place when complete, so a
+killed extraction resumes; dataset.json records "keypoints": model, kind, joints, samples.
 
 The detector is MediaPipe's Pose Landmarker (33 joints) or Hand Landmarker (21 per hand):
 `pip install mediapipe` and a model file from its solutions guide. MediaPipe is imported only when a

@@ -121,7 +121,7 @@ class FlowBuffer:
 
 
 class KeypointBuffer:
-    """Keypoints of the last `samples` frames, as far apart in time as pose.py spread them in training."""
+    """Keypoints of the last `samples` frames, as far apart in time as they were spread in training."""
 
     def __init__(self, config, landmarker):
         self.landmarker = landmarker
@@ -162,7 +162,7 @@ def make_buffer(config, keypoints_model=None, stream=False):
             f"give that model file with --keypoints PATH/{trained['model']}."
         )
     if trained["model"] == "synthetic":
-        raise ValueError("This run was trained on pose.py's synthetic stick figures; no landmarker finds them in a picture.")
+        raise ValueError("This run was trained on synthetic.py's stick figures; no landmarker finds them in a picture.")
     landmarker = landmarks.Landmarker(keypoints_model, trained["kind"])
     if landmarker.joints != trained["joints"]:
         raise ValueError(f"{keypoints_model} finds {landmarker.joints} joints; the run was trained on {trained['joints']}.")

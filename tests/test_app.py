@@ -151,13 +151,13 @@ def test_flow_buffer_stacks_live_flow_as_the_generator_does():
 
 
 def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gesture_video):
-    import pose
+    import synthetic
     import train
     from clips import landmarks
     from training import runs
 
     data, run = tmp_path / "poses", tmp_path / "run"
-    pose.write_synthetic_dataset(data, clips_per_class=4, seed=1)
+    synthetic.write_keypoint_dataset(data, clips_per_class=4, seed=1)
     train.main(["--data", str(data), "--run", str(run), "--model", "pose_lstm", "--epochs", "1", "--workers", "1"])
     with pytest.raises(SystemExit, match="give that model file with --keypoints"):
         app.main(["--run", str(run), "--source", str(gesture_video), "--no-display"])

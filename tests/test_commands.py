@@ -80,15 +80,15 @@ def test_compare_two_small_models_then_fuse_two_runs(readme_run, tmp_path):
     assert "average fusion" in printed
 
 
-def test_pose_synthetic_writes_a_keypoint_set(tmp_path):
-    # the README's keypoint commands need MediaPipe's model file; --synthetic is what runs without it
-    run_command("pose.py", "--synthetic", tmp_path / "poses_demo", "--clips-per-class", "4")
+def test_synthetic_keypoints_write_a_keypoint_set(tmp_path):
+    # the README's keypoint extraction needs MediaPipe's model file; synthetic.py --keypoints runs without it
+    run_command("synthetic.py", tmp_path / "poses_demo", "--keypoints", "--clips-per-class", "4")
     with open(tmp_path / "poses_demo" / "index.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     assert len(rows) >= 8 and all((tmp_path / "poses_demo" / "keypoints" / f"{row['clip']}.npy").is_file() for row in rows)
 
 
-SCRIPTS = ["prepare.py", "synthetic.py", "train.py", "evaluate.py", "app.py", "export.py", "compare.py", "pose.py"]
+SCRIPTS = ["prepare.py", "synthetic.py", "train.py", "evaluate.py", "app.py", "export.py", "compare.py"]
 SCRIPTS += sorted(str(path.relative_to(ROOT)) for path in (ROOT / "bench").glob("*.py"))
 
 

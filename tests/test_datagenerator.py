@@ -110,10 +110,10 @@ def test_missing_split_and_data_give_clear_errors(prepared_dir, tmp_path):
 
 
 def test_keypoint_clips_without_their_file_are_refused_up_front(tmp_path):
-    import pose
+    import synthetic
     from clips.keypoints import keypoints_path
 
-    pose.write_synthetic_dataset(tmp_path, clips_per_class=4, seed=2)
+    synthetic.write_keypoint_dataset(tmp_path, clips_per_class=4, seed=2)
     keypoints, labels = ClipDataset(tmp_path, "train", modality="keypoints", batch_size=6)[0]
     assert keypoints.shape == (6, 9, 34) and labels.shape == (6,)
     first = read_index(tmp_path, "train")[0]["clip"]

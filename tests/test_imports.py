@@ -51,7 +51,7 @@ def test_the_basics_import_nothing_of_the_project():
         assert not imports(ROOT / basic, modules), f"{basic} imports the project's modules"
 
 
-COMMANDS = {"prepare", "train", "evaluate", "app", "export", "compare", "synthetic", "pose"}
+COMMANDS = {"prepare", "train", "evaluate", "app", "export", "compare", "synthetic"}
 
 
 def test_no_helper_imports_a_command():

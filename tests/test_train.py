@@ -155,12 +155,12 @@ def test_weights_are_refused_for_a_model_without_them(prepared_dir, tmp_path):
 
 
 def test_pose_lstm_learns_moving_skeletons_end_to_end(tmp_path):
-    """Keypoints of waving and squatting skeletons (pose.py's synthetic set) -> train.py -> evaluate.py."""
+    """Keypoints of waving and squatting skeletons (synthetic.py --keypoints) -> train.py -> evaluate.py."""
     import evaluate
-    import pose
+    import synthetic
 
     data, run = tmp_path / "poses", tmp_path / "run"
-    pose.write_synthetic_dataset(data, clips_per_class=40, seed=0)
+    synthetic.write_keypoint_dataset(data, clips_per_class=40, seed=0)
     train.main(["--data", str(data), "--run", str(run), "--model", "pose_lstm", "--epochs", "12", "--batch-size", "16"])
     config = json.loads((run / "config.json").read_text())
     assert config["modality"] == "keypoints" and config["input_shape"] == [9, 34]

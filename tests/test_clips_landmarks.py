@@ -1,4 +1,5 @@
-"""pose.py without MediaPipe: a stand-in detector that finds a blue square in real JPEG frames."""
+"""Keypoints (clips/landmarks.py, prepare.py keypoints, synthetic.py --keypoints) without MediaPipe: a stand-in
+detector that finds a blue square in real JPEG frames."""
 
 import json
 import os
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 import clips.keypoints as keypoint_files
-import pose
+import prepare
+import synthetic
 from clips import landmarks
 from clips.index import INDEX_COLUMNS, read_classes, read_index
 from common.files import write_csv
@@ -241,8 +243,8 @@ def wrist_and_hip_motion(keypoints):
 
 def test_synthetic_classes_differ_in_their_motion():
     rng = np.random.default_rng(3)
-    for label in pose.SYNTHETIC_CLASSES:
-        clips = [pose.synthetic_keypoints(label, 9, rng) for _ in range(60)]
+    for label in synthetic.KEYPOINT_CLASSES:
+        clips = [synthetic.synthetic_keypoints(label, 9, rng) for _ in range(60)]
         assert all(clip.shape == (9, 17, 3) and clip.dtype == np.float32 for clip in clips)
         for clip in clips:
             wrist, hip = wrist_and_hip_motion(clip)
@@ -255,12 +257,12 @@ def test_synthetic_classes_differ_in_their_motion():
             np.array_equal(clip[clip[..., 2] == 0], np.tile([-1, -1, 0], ((clip[..., 2] == 0).sum(), 1))) for clip in clips
         )
     with pytest.raises(ValueError, match="Unknown synthetic class"):
-        pose.synthetic_keypoints("juggling")
+        synthetic.synthetic_keypoints("juggling")
 
 
 def test_synthetic_dataset_is_a_prepared_data_dir(tmp_path):
-    pose.main(["--synthetic", str(tmp_path), "--clips-per-class", "4", "--samples", "6"])
-    assert read_classes(tmp_path) == list(pose.SYNTHETIC_CLASSES)
+    synthetic.main([str(tmp_path), "--keypoints", "--clips-per-class", "4", "--samples", "6"])
+    assert read_classes(tmp_path) == list(synthetic.KEYPOINT_CLASSES)
     rows = read_index(tmp_path)
     assert len(rows) == 8 and {row["split"] for row in rows} == {"train", "validation"}
     assert len(read_index(tmp_path, "validation")) == 2
@@ -269,7 +271,7 @@ def test_synthetic_dataset_is_a_prepared_data_dir(tmp_path):
         assert keypoints.shape == (6, 17, 3) and row["num_frames"] == 6 and row["label"] in row["clip"]
     assert json.loads((tmp_path / "dataset.json").read_text())["keypoints"]["joints"] == 17
     again = tmp_path / "again"
-    pose.write_synthetic_dataset(again, clips_per_class=4, num_samples=6)
+    synthetic.write_keypoint_dataset(again, clips_per_class=4, num_samples=6)
     assert np.array_equal(
         keypoint_files.load_keypoints(again, rows[3]["clip"]), keypoint_files.load_keypoints(tmp_path, rows[3]["clip"])
     )
@@ -277,17 +279,17 @@ def test_synthetic_dataset_is_a_prepared_data_dir(tmp_path):
 
 def test_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        pose.main(["--help"])
+        prepare.main(["keypoints", "--help"])
     assert exit_info.value.code == 0 and "--min-presence" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:
-        pose.main([str(tmp_path)])
+        prepare.main(["keypoints", str(tmp_path)])
     assert exit_info.value.code == 2 and "pose_landmarker_lite.task" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
-        pose.main([str(tmp_path), "--model", str(tmp_path / "pose_landmarker_lite.task")])
-    assert "pose.py: Landmarker model" in str(exit_info.value.code)
+        prepare.main(["keypoints", str(tmp_path), "--model", str(tmp_path / "pose_landmarker_lite.task")])
+    assert "prepare.py keypoints: Landmarker model" in str(exit_info.value.code)
 
 
-def test_importing_pose_loads_neither_mediapipe_nor_tensorflow():
-    code = "import sys, pose; print(sorted({'mediapipe', 'tensorflow', 'keras'} & set(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=Path(pose.__file__).parent, capture_output=True, text=True)
+def test_importing_the_keypoint_code_loads_neither_mediapipe_nor_tensorflow():
+    code = "import sys, clips.landmarks, synthetic; print(sorted({'mediapipe', 'tensorflow', 'keras'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(synthetic.__file__).parent, capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
