@@ -180,17 +180,10 @@ def write_dataset(out_dir, clips_per_class=60, seed=0, validation_fraction=0.2, 
     with Pool(workers or os.cpu_count()) as pool:
         for _ in pool.imap_unordered(write_clip, tasks, chunksize=4):
             pass
-    _write_lines(out_dir / "jester-v1-labels.csv", CLASSES)
+    write_atomic(out_dir / "jester-v1-labels.csv", "".join(f"{label}\n" for label in CLASSES))
     for split, rows in splits.items():
-        _write_lines(out_dir / f"jester-v1-{split}.csv", [f"{i};{label}" for i, label in rows])
+        write_atomic(out_dir / f"jester-v1-{split}.csv", "".join(f"{i};{label}\n" for i, label in rows))
     return splits
-
-
-def _write_lines(path, lines):
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as file:
-        file.write("".join(f"{line}\n" for line in lines))
-    os.replace(temporary, path)
 
 
 def write_video(path, seed=0, num_gestures=None, height=240, width=320):
@@ -228,8 +221,6 @@ STICK_FIGURE = np.array([
     (0, -0.62), (0.03, -0.65), (-0.03, -0.65), (0.06, -0.63), (-0.06, -0.63), (0.14, -0.48), (-0.14, -0.48), (0.18, -0.26),
     (-0.18, -0.26), (0.19, -0.05), (-0.19, -0.05), (0.09, 0), (-0.09, 0), (0.1, 0.24), (-0.1, 0.24), (0.1, 0.48), (-0.1, 0.48),
 ])  # fmt: skip
-
-
 KEYPOINT_CLASSES = ("waving", "squatting")
 
 
