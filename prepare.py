@@ -38,8 +38,8 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from clips import flow
-from clips.frames import FLOW_NAME, FOLDERS_FPS, FRAME_NAME, clip_folder, prepare_clip, resize_short_side, select_frames  # noqa: F401
+from clips import flow, landmarks
+from clips.frames import FLOW_NAME, FOLDERS_FPS, FRAME_NAME, clip_folder, prepare_clip
 from clips.index import INDEX_COLUMNS, read_classes, read_index
 from clips.keypoints import NUM_SAMPLES
 from common.files import StreamedCsv, write_atomic
@@ -253,8 +253,6 @@ def check(data_dir):
 
 def extract_keypoints(argv):
     """`prepare.py keypoints DATA_DIR --model MODEL.task`: pose_lstm's keypoints of a prepared DATA_DIR."""
-    from clips import landmarks
-
     parser = argparse.ArgumentParser(
         prog="prepare.py keypoints",
         description="Write keypoints/<clip>.npy for every clip of a prepared DATA_DIR with a MediaPipe landmarker, "
@@ -330,8 +328,6 @@ def main(argv=None):
     try:
         landmarker = None
         if args.keypoints:  # a missing package or model file fails now, not after the frames
-            from clips import landmarks
-
             landmarker = landmarks.Landmarker(args.keypoints)
         prepare(
             args.source, args.out, args.size, args.gray, args.workers, args.min_frames, args.format, args.fresh,

@@ -9,6 +9,7 @@ import miniatures
 import pytest
 
 import prepare
+from clips.frames import select_frames
 from clips.index import read_index
 from layouts.base import Options
 
@@ -151,9 +152,9 @@ def test_fps_and_max_frames_select_frames(tmp_path):
     assert json.loads((tmp_path / "half" / "dataset.json").read_text())["fps"] == 15
     index, _, _ = prepared(tmp_path / "src", tmp_path / "few", max_frames=8, val_fraction=0)
     assert [row["num_frames"] for row in index] == [8, 8]
-    assert prepare.select_frames(30, 30, 15).tolist() == list(range(0, 30, 2))
-    assert prepare.select_frames(10, 25, 10).tolist() == [0, 3, 5, 8]  # 2.5 source frames per kept frame
-    assert prepare.select_frames(30, 30, None, 4).tolist() == [0, 10, 19, 29]
+    assert select_frames(30, 30, 15).tolist() == list(range(0, 30, 2))
+    assert select_frames(10, 25, 10).tolist() == [0, 3, 5, 8]  # 2.5 source frames per kept frame
+    assert select_frames(30, 30, None, 4).tolist() == [0, 10, 19, 29]
     with pytest.raises(ValueError, match="requested_fps: 15"):
         prepared(tmp_path / "src", tmp_path / "half", fps=10, val_fraction=0)
 

@@ -12,6 +12,7 @@ from conftest import ROOT
 
 import prepare
 import synthetic
+from clips.frames import resize_short_side
 from clips.index import read_index
 
 
@@ -144,7 +145,7 @@ def test_read_index_filters_by_split(prepared_dir):
 
 def test_resize_short_side():
     frame = np.zeros((100, 176, 3), np.uint8)
-    assert prepare.resize_short_side(frame, 128).shape == (128, 225, 3)
+    assert resize_short_side(frame, 128).shape == (128, 225, 3)
 
 
 def test_check_reports_a_deleted_frame_and_exits_nonzero(prepared_dir, tmp_path, capsys):
