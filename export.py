@@ -33,6 +33,7 @@ import numpy as np
 
 from common.files import write_atomic
 from live.exported import EXPORTS_FILE, open_model
+from nets.streaming import Stream
 from network import STREAMING
 from training.runs import load_run, run_dataset
 
@@ -130,8 +131,6 @@ def export(run_dir, fmt="litert", quantize="none", data_dir=None, check_clips=20
     model.predict(np.zeros((1, *model.input.shape[1:]), np.float32), verbose=0)  # a loaded model is built by a call
     converted, stream = model, None
     if streaming:
-        from nets.streaming import Stream
-
         stream = Stream(model)
         converted = stream.model
 
