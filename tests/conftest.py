@@ -1,11 +1,13 @@
 """Shared fixtures: a tiny synthetic Jester dataset, prepared, and a run trained on it."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from filelock import FileLock
 
@@ -18,9 +20,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
 
+import export  # noqa: E402
 import prepare  # noqa: E402
 import synthetic  # noqa: E402
 import train  # noqa: E402
+from live.exported import load_export  # noqa: E402
+from training.runs import load_run, run_dataset  # noqa: E402
 
 # Small enough for a CPU test: 8 frames of 32x32 gray.
 TINY = ["--frames", "8", "--size", "32", "--channels", "1", "--batch-size", "8", "--workers", "1"]
@@ -133,3 +138,28 @@ def readme_run(tmp_path_factory):
                 shutil.copy(work / "model" / "checkpoint" / "state.json", work / "state_before.json")
 
     return made_once(tmp_path_factory, "readme", make)
+
+
+def validation_clips(run):
+    """The run's 9 validation clips, as evaluation sees them."""
+    config = load_run(run)[0]
+    data = run_dataset(config, "validation", augment=False, shuffle=False, batch_size=9)
+    return data[0][0]
+
+
+def check_export(run, fmt, quantize):
+    """The export of `run` that export.py recorded: it runs from its folder alone and gives the Keras
+    model's probabilities on the validation clips, within the quantisation's tolerance."""
+    path = run / "export" / export.export_name(fmt, quantize)
+    recorded = json.loads((run / "export" / "exports.json").read_text())[path.name]
+    assert recorded["clips"] == 9 and recorded["quantize"] == quantize
+    clips = validation_clips(run)
+    expected = load_run(run)[2].predict(clips, verbose=0)
+    config, classes, model = load_export(path)  # from the export folder alone
+    assert classes == json.loads((run / "classes.json").read_text()) and config["frames"] == 8
+    got = model.predict(clips)
+    tolerance = {"none": 1e-5, "float16": 1e-2, "int8": 5e-2}[quantize]
+    np.testing.assert_allclose(got, expected, atol=tolerance)
+    if quantize == "none":
+        assert recorded["agreement"] == 1.0 and recorded["max_difference"] < 1e-5
+    return path

@@ -6,8 +6,7 @@ import json
 
 import cv2
 import pytest
-from conftest import run_command
-from test_export import check_export
+from conftest import check_export, run_command
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +17,9 @@ def test_export(readme_run, export_format, file):
     exports = json.loads((readme_run / "model" / "export" / "exports.json").read_text())
     assert (readme_run / "model" / "export" / file).is_file() and exports[file]["agreement"] >= 0.99
     assert "top-1 agrees with the Keras model" in printed
-    assert check_export(readme_run / "model", export_format, "none").name == file  # the numbers, as test_export.py's
+    assert (
+        check_export(readme_run / "model", export_format, "none").name == file
+    )  # the numbers, as test_export.py checks its exports
 
 
 def test_evaluate_and_app_take_an_export(readme_run, tmp_path):

@@ -5,13 +5,14 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import check_export, validation_clips
 
 import app
 import evaluate
 import export
 from live.exported import load_export
 from nets.streaming import Stream
-from training.runs import load_run, run_dataset
+from training.runs import load_run
 
 # The quantised exports take a calibration each, so they count as slow. LiteRT and ONNX in float32 are
 # exported as the README's command, a process, in test_commands_deploy.py, and checked there the same way.
@@ -21,30 +22,6 @@ EXPORTS = [
     for quantize in kinds
     if (fmt, quantize) not in {("litert", "none"), ("onnx", "none")}
 ]
-
-
-def validation_clips(run):
-    config = load_run(run)[0]
-    data = run_dataset(config, "validation", augment=False, shuffle=False, batch_size=9)
-    return data[0][0]
-
-
-def check_export(run, fmt, quantize):
-    """The export of `run` that export.py recorded: it runs from its folder alone and gives the Keras
-    model's probabilities on the validation clips, within the quantisation's tolerance."""
-    path = run / "export" / export.export_name(fmt, quantize)
-    recorded = json.loads((run / "export" / "exports.json").read_text())[path.name]
-    assert recorded["clips"] == 9 and recorded["quantize"] == quantize
-    clips = validation_clips(run)
-    expected = load_run(run)[2].predict(clips, verbose=0)
-    config, classes, model = load_export(path)  # from the export folder alone
-    assert classes == json.loads((run / "classes.json").read_text()) and config["frames"] == 8
-    got = model.predict(clips)
-    tolerance = {"none": 1e-5, "float16": 1e-2, "int8": 5e-2}[quantize]
-    np.testing.assert_allclose(got, expected, atol=tolerance)
-    if quantize == "none":
-        assert recorded["agreement"] == 1.0 and recorded["max_difference"] < 1e-5
-    return path
 
 
 @pytest.mark.parametrize("fmt,quantize", EXPORTS)

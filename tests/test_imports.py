@@ -5,6 +5,7 @@ import ast
 from conftest import ROOT
 
 BASICS = ["common/files.py"]  # import nothing of the project
+COMMANDS = {"prepare", "train", "evaluate", "app", "export", "compare", "synthetic"}
 
 
 def project_modules():
@@ -49,9 +50,6 @@ def test_the_basics_import_nothing_of_the_project():
     modules = project_modules()
     for basic in BASICS:
         assert not imports(ROOT / basic, modules), f"{basic} imports the project's modules"
-
-
-COMMANDS = {"prepare", "train", "evaluate", "app", "export", "compare", "synthetic"}
 
 
 def test_no_helper_imports_a_command():
