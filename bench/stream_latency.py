@@ -34,8 +34,8 @@ def measure(kind, path, threads, frames):
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    from app import load_predictor
     from evaluation.costs import median_ms
+    from live.recognizer import load_predictor
 
     export, run = (path, None) if kind == "litert" else (None, path)
     config, _, predict, stream = load_predictor(export, run, threads=threads)  # as the live app runs it

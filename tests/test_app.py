@@ -10,6 +10,8 @@ import app
 from clips.index import read_classes
 from live import buffers
 from live.events import GestureEvents
+from live.recognizer import Recognizer
+from training.runs import compiled_predictor
 
 
 def count_frames(path):
@@ -82,7 +84,7 @@ def test_threshold_and_smoothing():
     config = {"size": 8, "channels": 1, "stride": 1, "fps": 10, "frames": 2}
     predict = lambda clip: np.array([next(outputs)])  # noqa: E731
     detector = GestureEvents(["a", "b", "c"], threshold=0.45, smoothing=0.2)
-    recognizer = app.Recognizer(predict, config, ["a", "b", "c"], detector, background=False)
+    recognizer = Recognizer(predict, config, ["a", "b", "c"], detector, background=False)
     frame = np.zeros((20, 20, 3), np.uint8)
     for index in range(3):
         recognizer.add(frame, index, index / 10)
@@ -95,7 +97,7 @@ def test_threshold_and_smoothing():
 
 def test_frames_are_taken_at_the_training_rate():
     config = {"size": 8, "channels": 1, "stride": 2, "fps": 12, "frames": 100}
-    recognizer = app.Recognizer(None, config, ["a", "b"], background=False)  # never fills: no prediction
+    recognizer = Recognizer(None, config, ["a", "b"], background=False)  # never fills: no prediction
     frame = np.zeros((20, 20, 3), np.uint8)
     for index in range(60):  # two seconds of a 30 fps camera
         recognizer.add(frame, index, index / 30)
@@ -127,7 +129,7 @@ def test_an_error_in_the_model_thread_reaches_the_main_loop():
         raise RuntimeError("model failed")
 
     config = {"size": 8, "channels": 1, "stride": 1, "fps": 10, "frames": 2}
-    recognizer = app.Recognizer(broken, config, ["a", "b"])
+    recognizer = Recognizer(broken, config, ["a", "b"])
     frame = np.zeros((20, 20, 3), np.uint8)
     with pytest.raises(RuntimeError, match="model failed"):
         for index in range(200):
@@ -172,7 +174,7 @@ def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gestu
         return points
 
     buffer = buffers.KeypointBuffer(config, landmarks.Landmarker.from_function(detect, joints=17))
-    recognizer = app.Recognizer(app.compiled_predictor(model), config, classes, background=False, buffer=buffer)
+    recognizer = Recognizer(compiled_predictor(model), config, classes, background=False, buffer=buffer)
     for index in range(120):
         recognizer.add(np.zeros((120, 160, 3), np.uint8), index, index / 30)
     assert len(seen) == pytest.approx(120 / 30 / config["keypoint_spacing"], abs=1)  # one sample per spacing
@@ -185,7 +187,7 @@ def test_each_gesture_of_the_video_fires_one_event_in_order(trained_run, gesture
     sidecar = json.loads(gesture_video.with_name("gestures.mp4.json").read_text())
     classes = read_classes(trained_run)
     now = {}
-    original_add = app.Recognizer.add
+    original_add = Recognizer.add
 
     def add(self, frame, index, timestamp):
         now["frame"] = index  # with --sync the model is called inside add(), on this frame's clip
@@ -203,8 +205,8 @@ def test_each_gesture_of_the_video_fires_one_event_in_order(trained_run, gesture
 
         return predict
 
-    monkeypatch.setattr(app.Recognizer, "add", add)
-    monkeypatch.setattr(app, "compiled_predictor", oracle)
+    monkeypatch.setattr(Recognizer, "add", add)
+    monkeypatch.setattr("live.recognizer.compiled_predictor", oracle)
     ran = tmp_path / "ran.txt"
     record = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"
     bound = {g["label"]: {"command": [sys.executable, "-c", record, str(ran), g["label"]]} for g in sidecar["gestures"]}
@@ -261,7 +263,7 @@ def test_a_live_clip_can_end_at_any_camera_frame():
 
 def test_live_predictions_start_on_any_frame_when_the_model_is_free():
     config = {"size": 8, "channels": 1, "stride": 2, "fps": 12, "frames": 4}
-    recognizer = app.Recognizer(lambda clip: np.array([[0.5, 0.5]]), config, ["a", "b"])  # a model of no time
+    recognizer = Recognizer(lambda clip: np.array([[0.5, 0.5]]), config, ["a", "b"])  # a model of no time
     frame = np.zeros((20, 20, 3), np.uint8)
     for index in range(90):  # 3 s of a 30 fps camera, in real time
         recognizer.add(frame, index, index / 30)

@@ -8,6 +8,7 @@ import numpy as np
 import app
 import network
 from live import buffers
+from live.recognizer import Recognizer
 from nets import streaming
 from nets.streaming import Stream, stream_model
 
@@ -109,7 +110,7 @@ def test_a_stream_starts_afresh_after_the_source_stalls():
     config = {"size": 16, "channels": 1, "stride": 2, "fps": 12, "frames": 6}  # a frame every 1/6 s
     stream = RecordingStream()
     buffer = buffers.make_buffer(config, stream=True)
-    recognizer = app.Recognizer(None, config, ["a", "b", "c", "d"], background=False, buffer=buffer, stream=stream)
+    recognizer = Recognizer(None, config, ["a", "b", "c", "d"], background=False, buffer=buffer, stream=stream)
     frame = np.zeros((48, 64, 3), np.uint8)
     for index, timestamp in enumerate([0.0, 1 / 12, 2 / 12, 4 / 12, 2.0, 2 + 2 / 12]):  # a stall before 2.0 s
         recognizer.add(frame, index, timestamp)
