@@ -27,7 +27,7 @@ import numpy as np
 
 from live.bindings import Actions, load_bindings
 from live.buffers import make_buffer
-from live.events import BACKGROUND, GestureEvents
+from live.events import add_event_arguments, events_from_arguments
 from live.recognizer import Recognizer, load_predictor
 from live.record import Recorder
 from live.sources import Source
@@ -86,8 +86,7 @@ def run(args):
     if not args.no_display and not has_screen:
         raise OSError("No display to open a window on; use --no-display (with --output FILE.mp4 to see the result).")
     config, classes, predict, stream = load_predictor(args.model, args.run, live=args.mode == "live")
-    background = [label.strip() for label in args.background.split(",") if label.strip()]
-    detector = GestureEvents(classes, args.threshold, args.release, args.cooldown, args.smoothing, background)
+    detector = events_from_arguments(args, classes)
     actions = Actions(load_bindings(args.bindings, classes)) if args.bindings else None
     buffer = make_buffer(config, args.keypoints, stream=stream is not None)
     source = Source(args.source, args.width, args.height, args.fps, realtime=not (args.sync or args.fast), loop=args.loop)
@@ -204,26 +203,7 @@ def main(argv=None):
     parser.add_argument("--no-display", action="store_true", help="no window (for servers; use --output to see the result)")
     parser.add_argument("--output", help="write the annotated video to this .mp4 file")
     parser.add_argument("--log", help="write a JSON line per prediction and per gesture event to this file")
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        default=0.5,
-        help="smoothed score a gesture needs to show and fire (default: 0.5)",
-    )
-    parser.add_argument(
-        "--release", type=float, help="score below which a gesture has ended and may fire again (default: 0.7 x threshold)"
-    )
-    parser.add_argument(
-        "--cooldown", type=float, default=1.0, help="seconds from one gesture event to the next, at least (default: 1)"
-    )
-    parser.add_argument(
-        "--smoothing", type=float, default=0.5, help="seconds of predictions averaged before deciding (default: 0.5)"
-    )
-    parser.add_argument(
-        "--background",
-        default=",".join(BACKGROUND),
-        help=f"classes that mean nothing is happening, comma-separated (default: {','.join(BACKGROUND)})",
-    )
+    add_event_arguments(parser)
     parser.add_argument(
         "--bindings", metavar="FILE.json", help="what each gesture does: keys or commands (see live/bindings.py, bindings/)"
     )

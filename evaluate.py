@@ -3,6 +3,7 @@
     python evaluate.py --run model [--data DATA_DIR] [--split validation] [--clips 10] [--crops 3]
     python evaluate.py --fuse RUN_SPATIAL RUN_MOTION [--weights 1,1.5]   # two streams, see evaluation/fusion.py
     python evaluate.py --model model/export/model_int8.tflite           # an exported model (export.py)
+    python evaluate.py --stream VIDEO [VIDEO ...] [--truth TRUTH.json]  # gesture events on continuous video
 
 Each clip is looked at in `--clips` windows spread evenly over its length (1: the centred one, as in
 validation) and, with `--crops 3`, in three views along the frame's long side; its score is the
@@ -10,6 +11,12 @@ average of their class probabilities, as the papers' multi-clip testing does. Wr
 folder `metrics.json` (the figures, per-class accuracy and the most frequent confusions),
 `scores.npz` (every clip's name, label and class probabilities) and `confusion.png`; for an
 exported model, NAME.metrics.json and NAME.confusion.png beside it.
+
+`--stream` instead runs the app's recognition path (live/recognizer.py, frame by frame as with
+`app.py --sync`, with the app's event options) over each video and scores the events it fires
+against the video's truth (VIDEO.json unless `--truth`; its format is in evaluation/streams.py):
+hits, misses, false and early events, Levenshtein accuracy and latency after each gesture's end.
+Writes them to streams.json in the run folder (NAME.streams.json beside an export).
 """
 
 from common import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
@@ -23,7 +30,12 @@ import numpy as np
 
 from common.files import write_atomic
 from evaluation.scoring import CROPS, confusion_matrix, per_class, save_scores, score_clips, top_confusions, top_k_accuracy
+from evaluation.streams import combine, read_truth, score_stream, summary
+from live.buffers import make_buffer
+from live.events import add_event_arguments, events_from_arguments
 from live.exported import load_export
+from live.recognizer import Recognizer, load_predictor
+from live.sources import Source
 from training.runs import load_run, save_figure
 
 
@@ -121,11 +133,22 @@ def main(argv=None):
     parser.add_argument(
         "--positions", type=int, default=5, help="with --fuse: places scored per clip by a two-stream run (default: 5)"
     )
+    parser.add_argument("--stream", nargs="+", metavar="VIDEO", help="score the gesture events fired on these videos instead")
+    parser.add_argument("--truth", metavar="TRUTH.json", help="with one --stream video: its truth (default: VIDEO.json)")
+    parser.add_argument("--keypoints", metavar="MODEL.task", help="with --stream, pose_lstm runs: their MediaPipe model")
+    add_event_arguments(parser)
     args = parser.parse_args(argv)
     if args.clips < 1:
         parser.error(f"--clips must be at least 1, got {args.clips}")
+    if args.truth and len(args.stream or ()) != 1:
+        parser.error("--truth goes with one --stream video")
     if args.fuse:
         return fuse_runs(args, parser)
+    if args.stream:
+        try:
+            return measure_streams(args)
+        except (FileNotFoundError, OSError, ValueError) as error:
+            sys.exit(f"evaluate.py: {error}")
     try:
         metrics = evaluate(args.run, args.data, args.split, args.batch_size, args.workers, args.clips, args.crops, args.model)
     except (FileNotFoundError, ValueError) as error:
@@ -139,6 +162,43 @@ def main(argv=None):
     if args.min_top1 is not None and metrics["top1"] < args.min_top1:
         sys.exit(f"evaluate.py: top-1 {metrics['top1']:.4f} is below --min-top1 {args.min_top1}")
     return metrics
+
+
+def run_stream(video, predictor, detector, keypoints=None):
+    """The events the app's recognition path fires on `video`, every frame taken in order."""
+    config, classes, predict, stream = predictor
+    if stream is not None:
+        stream.reset()
+    buffer = make_buffer(config, keypoints, stream=stream is not None)
+    recognizer = Recognizer(predict, config, classes, detector, background=False, buffer=buffer, stream=stream)
+    source = Source(video, realtime=False)
+    try:
+        while (item := source.read()) is not None:
+            recognizer.add(*item)
+    finally:
+        recognizer.close()
+        source.close()
+    return recognizer.events
+
+
+def measure_streams(args):
+    """Scores the events on each --stream video; prints and writes the figures, and returns them."""
+    predictor = load_predictor(args.model, args.run)
+    truths = [read_truth(args.truth or f"{video}.json") for video in args.stream]  # every file checked before the work
+    results = {}
+    for video, truth in zip(args.stream, truths):
+        events = run_stream(video, predictor, events_from_arguments(args, predictor[1]), args.keypoints)
+        results[video] = score_stream(events, truth)
+        print(f"{video}: {summary(results[video])}")
+    overall = combine(list(results.values()))
+    if len(results) > 1:
+        print(f"all {len(results)} streams: {summary(overall)}")
+    settings = {name: getattr(args, name) for name in ("threshold", "release", "cooldown", "smoothing", "background")}
+    written = Path(f"{args.model}.streams.json") if args.model else Path(args.run) / "streams.json"
+    report = {"overall": overall, "streams": results, "events": settings}
+    write_atomic(written, json.dumps(report, indent=1) + "\n")
+    print(f"wrote {written}")
+    return report
 
 
 def fuse_runs(args, parser):

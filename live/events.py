@@ -65,3 +65,31 @@ class GestureEvents:
         top = [(self.classes[i], float(scores[i])) for i in order]
         label = top[0][0] if scores[order[0]] >= self.threshold and order[0] not in self.background else None
         return label, top[0][1], top
+
+
+def add_event_arguments(parser):
+    """The options of the event decision, the same in app.py and evaluate.py --stream."""
+    group = parser.add_argument_group("gesture events")
+    group.add_argument(
+        "--threshold", type=float, default=0.5, help="smoothed score a gesture needs to show and fire (default: 0.5)"
+    )
+    group.add_argument(
+        "--release", type=float, help="score below which a gesture has ended and may fire again (default: 0.7 x threshold)"
+    )
+    group.add_argument(
+        "--cooldown", type=float, default=1.0, help="seconds from one gesture event to the next, at least (default: 1)"
+    )
+    group.add_argument(
+        "--smoothing", type=float, default=0.5, help="seconds of predictions averaged before deciding (default: 0.5)"
+    )
+    group.add_argument(
+        "--background",
+        default=",".join(BACKGROUND),
+        help=f"classes that mean nothing is happening, comma-separated (default: {','.join(BACKGROUND)})",
+    )
+
+
+def events_from_arguments(args, classes):
+    """The GestureEvents the options of add_event_arguments ask for."""
+    background = [label.strip() for label in args.background.split(",") if label.strip()]
+    return GestureEvents(classes, args.threshold, args.release, args.cooldown, args.smoothing, background)

@@ -25,6 +25,7 @@ import prepare  # noqa: E402
 import synthetic  # noqa: E402
 import train  # noqa: E402
 from live.exported import load_export  # noqa: E402
+from scenes.streams import write_stream  # noqa: E402
 from training.runs import load_run, run_dataset  # noqa: E402
 
 # Small enough for a CPU test: 8 frames of 32x32 gray.
@@ -65,7 +66,7 @@ def made_once(tmp_path_factory, name, make):
 
 @pytest.fixture(scope="session")
 def jester_dir(tmp_path_factory):
-    """Official Jester layout, 4 clips per class (3 train, 1 validation)."""
+    """Official Jester layout, 4 clips per class (3 train, 1 validation) of 10 classes."""
     return made_once(
         tmp_path_factory,
         "jester",
@@ -100,7 +101,7 @@ def gesture_video(tmp_path_factory):
     folder = made_once(
         tmp_path_factory,
         "video",
-        lambda out: synthetic.write_video(out / "gestures.mp4", seed=3, num_gestures=2, height=120, width=160),
+        lambda out: write_stream(out / "gestures.mp4", seed=3, num_gestures=4, height=120, width=160),  # 18 s
     )
     return folder / "gestures.mp4"
 
@@ -152,7 +153,7 @@ def check_export(run, fmt, quantize):
     model's probabilities on the validation clips, within the quantisation's tolerance."""
     path = run / "export" / export.export_name(fmt, quantize)
     recorded = json.loads((run / "export" / "exports.json").read_text())[path.name]
-    assert recorded["clips"] == 9 and recorded["quantize"] == quantize
+    assert recorded["clips"] == 10 and recorded["quantize"] == quantize
     clips = validation_clips(run)
     expected = load_run(run)[2].predict(clips, verbose=0)
     config, classes, model = load_export(path)  # from the export folder alone

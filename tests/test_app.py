@@ -11,6 +11,8 @@ from clips.index import read_classes
 from live import buffers
 from live.events import GestureEvents
 from live.recognizer import Recognizer
+from scenes.hands import GESTURES
+from scenes.streams import write_stream
 from training.runs import compiled_predictor
 
 
@@ -181,10 +183,13 @@ def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gestu
     assert recognizer.predictions and recognizer.latest[2].shape == (2,)
 
 
-def test_each_gesture_of_the_video_fires_one_event_in_order(trained_run, gesture_video, tmp_path, monkeypatch, capsys):
-    """The app's whole path from frames to event lines and bound commands, with a stand-in model that
-    knows the video's gestures (from its sidecar) and wavers as a real one does."""
-    sidecar = json.loads(gesture_video.with_name("gestures.mp4.json").read_text())
+def test_a_whole_stream_fires_each_bound_gesture_once(trained_run, tmp_path, monkeypatch, capsys):
+    """The app's whole path from frames to event lines and bound commands, over a stream of all eight
+    gestures, with a stand-in model that knows the stream's truth and behaves as a trained one does:
+    sure from shortly before a gesture's end until a second after it, unsure now and then, and now
+    and then sure of a wrong gesture for one prediction while the hand moves between gestures."""
+    video = tmp_path / "stream.mp4"
+    truth = write_stream(video, seed=11, height=120, width=160)
     classes = read_classes(trained_run)
     now = {}
     original_add = Recognizer.add
@@ -197,10 +202,15 @@ def test_each_gesture_of_the_video_fires_one_event_in_order(trained_run, gesture
         rng = np.random.default_rng(0)
 
         def predict(clip):
-            gesture = next((g for g in sidecar["gestures"] if g["start"] + 8 <= now["frame"] <= g["end"] + 4), None)
-            scores = rng.uniform(0, 0.1, len(classes))
-            true = classes.index(gesture["label"] if gesture else "No gesture")
-            scores[true] += 0.9 if rng.random() > 0.2 else 0.3  # one prediction in five unsure
+            sure = [g for g in truth["gestures"] if g["end"] - 4 <= now["frame"] <= g["end"] + 12]
+            scores = rng.uniform(0, 0.02, len(classes))
+            if sure:
+                true = classes.index(sure[0]["label"])
+                scores[true] += 0.9 if rng.random() > 0.2 else 0.3  # one prediction in five unsure
+            elif rng.random() < 0.1:
+                scores[rng.integers(len(classes))] += 0.9  # a moment's wrong guess
+            else:
+                scores[classes.index("Doing other things")] += 0.9
             return (scores / scores.sum())[None]
 
         return predict
@@ -209,17 +219,17 @@ def test_each_gesture_of_the_video_fires_one_event_in_order(trained_run, gesture
     monkeypatch.setattr("live.recognizer.compiled_predictor", oracle)
     ran = tmp_path / "ran.txt"
     record = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"
-    bound = {g["label"]: {"command": [sys.executable, "-c", record, str(ran), g["label"]]} for g in sidecar["gestures"]}
+    bound = {label: {"command": [sys.executable, "-c", record, str(ran), label]} for label in GESTURES}
     (tmp_path / "bindings.json").write_text(json.dumps({"bindings": bound}))
     log = tmp_path / "log.jsonl"
-    argv = ["--run", str(trained_run), "--source", str(gesture_video), "--no-display", "--sync", "--log", str(log)]
-    app.main([*argv, "--bindings", str(tmp_path / "bindings.json"), "--expect", f"{gesture_video}.json"])
-    performed = [g["label"] for g in sidecar["gestures"]]
+    argv = ["--run", str(trained_run), "--source", str(video), "--no-display", "--sync", "--log", str(log)]
+    app.main([*argv, "--bindings", str(tmp_path / "bindings.json"), "--expect", f"{video}.json"])
+    performed = [g["label"] for g in truth["gestures"]]
     events = [line for line in map(json.loads, log.read_text().splitlines()) if "event" in line]
-    assert [e["event"] for e in events] == performed and len(performed) == 2
-    for event, gesture in zip(events, sidecar["gestures"]):
-        assert gesture["start"] <= event["frame"] <= gesture["end"] + 4 and event["score"] >= 0.5
-    assert ran.read_text().splitlines() == performed  # each event ran its command once
+    assert [e["event"] for e in events] == performed and len(performed) == 8
+    for event, gesture in zip(events, truth["gestures"]):
+        assert gesture["start"] <= event["frame"] <= gesture["end"] + 6 and event["score"] >= 0.5
+    assert ran.read_text().splitlines() == performed  # each event ran its command once, and nothing else ran one
     assert "Events match the gestures performed" in capsys.readouterr().out
 
 

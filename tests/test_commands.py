@@ -21,11 +21,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_synthetic_prepare_and_check(readme_run):
-    assert len((readme_run / "synthetic" / "jester-v1-train.csv").read_text().splitlines()) == 27
+    assert len((readme_run / "synthetic" / "jester-v1-train.csv").read_text().splitlines()) == 30
     assert json.loads((readme_run / "gestures.mp4.json").read_text())["gestures"]
-    assert "Prepared 36 clips" in (readme_run / "prepare.out").read_text()
+    assert "Prepared 40 clips" in (readme_run / "prepare.out").read_text()
     checked = (readme_run / "check.out").read_text()
-    assert "validation" in checked and "9" in checked
+    assert "validation" in checked and "10" in checked
 
 
 def test_train_then_train_again_with_a_new_rate(readme_run):
@@ -39,7 +39,7 @@ def test_train_then_train_again_with_a_new_rate(readme_run):
     state = json.loads((run / "checkpoint" / "state.json").read_text())
     assert state["epoch"] == 3 and json.loads((readme_run / "state_before.json").read_text())["epoch"] == 2
     optimizer = keras.models.load_model(run / "checkpoint" / "model.keras").optimizer
-    assert int(optimizer.iterations.numpy()) == 3 * 4  # 27 clips in batches of 8, 3 epochs: state carried over
+    assert int(optimizer.iterations.numpy()) == 3 * 4  # 30 clips in batches of 8, 3 epochs: state carried over
     runs = json.loads((run / "config.json").read_text())["runs"]
     assert [(r["from_epoch"], r["to_epoch"]) for r in runs] == [(1, 2), (3, 3)]
     assert (run / "chart.png").is_file() and "Best validation accuracy" in (readme_run / "train_again.out").read_text()
@@ -49,8 +49,20 @@ def test_evaluate_a_run_that_train_wrote(readme_run):
     run = readme_run / "model"
     printed = run_command("evaluate.py", "--run", run, "--clips", "2", "--crops", "3")
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["num_clips"] == 9 and metrics["views"] == {"clips": 2, "crops": 3}
+    assert metrics["num_clips"] == 10 and metrics["views"] == {"clips": 2, "crops": 3}
     assert f"top-1 {metrics['top1']:.4f}" in printed
+
+
+def test_evaluate_the_events_on_a_stream(readme_run):
+    run, video = readme_run / "model", readme_run / "gestures.mp4"
+    printed = run_command("evaluate.py", "--run", run, "--stream", video)
+    report = json.loads((run / "streams.json").read_text())
+    figures, truth = report["streams"][str(video)], json.loads((readme_run / "gestures.mp4.json").read_text())
+    assert figures["gestures"] == len(truth["gestures"]) == 8 and figures["hits"] + len(figures["missed"]) == 8
+    assert figures["events"] == figures["hits"] + figures["false"] and report["events"]["threshold"] > 0
+    assert f"Levenshtein accuracy {figures['levenshtein_accuracy']:.3f}" in printed
+    missing = run_command("evaluate.py", "--run", run, "--stream", readme_run / "data", expect_status=1)
+    assert "No truth file" in missing and "Traceback" not in missing
 
 
 def test_compare_two_small_models_then_fuse_two_runs(readme_run, tmp_path):
@@ -76,7 +88,7 @@ def test_compare_two_small_models_then_fuse_two_runs(readme_run, tmp_path):
     # and the README's run, both on data/) walk the same command
     printed = run_command("evaluate.py", "--fuse", out / "slowfast", readme_run / "model")
     fused = json.loads((out / "slowfast" / "fusion.json").read_text())
-    assert fused["num_clips"] == 9 and set(fused["streams"]) == {str(out / "slowfast"), str(readme_run / "model")}
+    assert fused["num_clips"] == 10 and set(fused["streams"]) == {str(out / "slowfast"), str(readme_run / "model")}
     assert "average fusion" in printed
 
 

@@ -17,10 +17,10 @@ def test_batches_have_the_clip_shape(prepared_dir):
     assert clips.shape == (4, 8, 32, 32, 1) and clips.dtype == np.float32
     assert labels.dtype == np.int32 and labels.shape == (4,)
     assert -1.0 <= clips.min() and clips.max() <= 1.0 and clips.std() > 0.05
-    assert len(data) == 7  # 27 clips in batches of 4
-    assert data[6][0].shape[0] == 3  # the last batch holds the rest
+    assert len(data) == 8  # 30 clips in batches of 4
+    assert data[7][0].shape[0] == 2  # the last batch holds the rest
     with pytest.raises(IndexError):
-        data[7]
+        data[8]
     colour = dataset(prepared_dir, channels=3, num_frames=4, size=(24, 40))
     assert colour[0][0].shape == (4, 4, 24, 40, 3)
 
@@ -38,18 +38,18 @@ def test_a_batch_is_reproducible_for_seed_epoch_and_index(prepared_dir):
 def test_every_clip_is_seen_once_per_epoch(prepared_dir):
     data = dataset(prepared_dir)
     seen = np.concatenate([data.order()[i * 4 : (i + 1) * 4] for i in range(len(data))])
-    assert sorted(seen) == list(range(27))
+    assert sorted(seen) == list(range(30))
 
 
 def test_a_multiple_of_the_replicas_leaves_the_last_few_clips_for_another_epoch(prepared_dir):
-    data = ClipDataset(prepared_dir, "train", batch_size=4, num_frames=4, size=(32, 32), multiple=2)
-    assert data.num_clips == 26 and len(data) == 7  # of 27
-    assert [len(data[i][1]) for i in range(len(data))] == [4, 4, 4, 4, 4, 4, 2]
-    left_out = set(range(27)) - {int(i) for i in data.order()[:26]}
+    data = ClipDataset(prepared_dir, "train", batch_size=4, num_frames=4, size=(32, 32), multiple=4)
+    assert data.num_clips == 28 and len(data) == 7  # of 30
+    assert [len(data[i][1]) for i in range(len(data))] == [4] * 7
+    left_out = set(range(30)) - {int(i) for i in data.order()[:28]}
     data.on_epoch_end()
-    assert len(left_out) == 1 and left_out != set(range(27)) - {int(i) for i in data.order()[:26]}  # a new one each epoch
-    with pytest.raises(ValueError, match="fewer than the 10 replicas"):
-        ClipDataset(prepared_dir, "validation", multiple=10)
+    assert len(left_out) == 2 and left_out != set(range(30)) - {int(i) for i in data.order()[:28]}  # new ones each epoch
+    with pytest.raises(ValueError, match="fewer than the 11 replicas"):
+        ClipDataset(prepared_dir, "validation", multiple=11)
 
 
 def test_validation_is_deterministic_centred_and_unaugmented(prepared_dir):

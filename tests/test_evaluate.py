@@ -13,17 +13,17 @@ from training import runs
 def test_metrics_scores_and_confusion_matrix_are_written(trained_run, capsys):
     metrics = evaluate.main(["--run", str(trained_run), "--workers", "1"])
     saved = json.loads((trained_run / "metrics.json").read_text())
-    assert saved == metrics and saved["num_clips"] == 9 and saved["views"] == {"clips": 1, "crops": 1}
+    assert saved == metrics and saved["num_clips"] == 10 and saved["views"] == {"clips": 1, "crops": 1}
     assert 0 <= saved["top1"] <= saved["top5"] <= 1
-    assert sum(entry["clips"] for entry in saved["per_class"].values()) == 9
+    assert sum(entry["clips"] for entry in saved["per_class"].values()) == 10
     mean_class = np.mean([entry["accuracy"] for entry in saved["per_class"].values()])
     assert saved["mean_class_accuracy"] == pytest.approx(mean_class)
     scores = np.load(trained_run / "scores.npz")
-    assert scores["probabilities"].shape == (9, 9) and np.allclose(scores["probabilities"].sum(axis=1), 1, atol=1e-5)
+    assert scores["probabilities"].shape == (10, 10) and np.allclose(scores["probabilities"].sum(axis=1), 1, atol=1e-5)
     assert np.mean(scores["probabilities"].argmax(axis=1) == scores["labels"]) == pytest.approx(saved["top1"])
     assert list(scores["classes"]) == json.loads((trained_run / "classes.json").read_text())
     mistakes = sum(confusion["clips"] for confusion in saved["top_confusions"])
-    assert mistakes == round(9 * (1 - saved["top1"]))  # 9 classes, so at most 9 pairs: every mistake is listed
+    assert mistakes == round(10 * (1 - saved["top1"]))  # 10 classes, so at most 10 pairs: every mistake is listed
     assert (trained_run / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     printed = capsys.readouterr().out
     assert "mean class accuracy" in printed and "Swiping Left" in printed

@@ -12,7 +12,7 @@ import train
 from training import runs
 
 # Xception's smallest input; one frame or one stack of 2 flow pairs per clip
-STREAM = ["--model", "two_stream", "--size", "71", "--frames", "1", "--batch-size", "9", "--workers", "1", "--weights", "none"]
+STREAM = ["--model", "two_stream", "--size", "71", "--frames", "1", "--batch-size", "10", "--workers", "1", "--weights", "none"]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_each_stream_trains_as_its_own_run(stream_runs):
     assert spatial["input_shape"] == [1, 71, 71, 3] and spatial["modality"] == "frames"
     assert motion["input_shape"] == [1, 71, 71, 4] and motion["modality"] == "flow" and motion["flow_pairs"] == 2
     metrics = evaluate.main(["--run", str(stream_runs[1]), "--workers", "1"])
-    assert metrics["num_clips"] == 9
+    assert metrics["num_clips"] == 10
 
 
 def test_evaluate_fuses_two_streams(stream_runs, capsys, monkeypatch):
@@ -50,8 +50,8 @@ def test_evaluate_fuses_two_streams(stream_runs, capsys, monkeypatch):
     monkeypatch.setattr(fusion, "recurrent_fusion", recording_fusion)
     spatial, motion = stream_runs
     results = evaluate.main(["--fuse", str(spatial), str(motion), "--positions", "3", "--workers", "1"])
-    assert splits == ["validation", "validation", "train", "train"] and len(learned_from[0]) == 27  # the 27 training clips
-    assert set(results) >= {"streams", "average_fusion", "recurrent_fusion"} and results["num_clips"] == 9
+    assert splits == ["validation", "validation", "train", "train"] and len(learned_from[0]) == 30  # the 30 training clips
+    assert set(results) >= {"streams", "average_fusion", "recurrent_fusion"} and results["num_clips"] == 10
     assert all(0 <= accuracy <= 1 for accuracy in [*results["streams"].values(), results["recurrent_fusion"]])
     assert json.loads((spatial / "fusion.json").read_text()) == results
     fused = keras.models.load_model(spatial / "fusion.keras", safe_mode=True)
@@ -79,8 +79,8 @@ def test_stream_scores_are_the_per_position_scores_averaged(stream_runs):
 
     config, _, model = runs.load_run(stream_runs[0])
     scores, features, labels = fusion.stream_outputs(model, config, "validation", config["data"], positions=3)
-    assert features.shape == (9, 3, 2048) and scores.shape == (9, 9)
-    data = runs.run_dataset(config, "validation", num_frames=3, stride=fusion.SPREAD, batch_size=9)
+    assert features.shape == (10, 3, 2048) and scores.shape == (10, 10)
+    data = runs.run_dataset(config, "validation", num_frames=3, stride=fusion.SPREAD, batch_size=10)
     clips, _ = data[0]
     one_position = keras.ops.convert_to_numpy(model(clips[:, 1:2], training=False))  # the model on one frame
     per_position = keras.ops.convert_to_numpy(model.get_layer("head_scores")(features))

@@ -24,9 +24,9 @@ def read_csv(path):
 def test_official_layout(jester_dir, prepared_dir):
     index = read_csv(prepared_dir / "index.csv")
     assert list(index[0]) == ["clip", "label", "split", "num_frames", "num_flow"]
-    assert len(index) == 36
-    assert sum(row["split"] == "train" for row in index) == 27
-    assert sum(row["split"] == "validation" for row in index) == 9
+    assert len(index) == 40
+    assert sum(row["split"] == "train" for row in index) == 30
+    assert sum(row["split"] == "validation" for row in index) == 10
     assert json.loads((prepared_dir / "classes.json").read_text()) == synthetic.CLASSES
     for row in index[:3]:
         source = sorted((jester_dir / "20bn-jester-v1" / row["clip"]).iterdir())
@@ -94,10 +94,10 @@ def test_bad_clips_and_lines_are_skipped_and_reported(jester_dir, tmp_path):
     assert "unreadable frame" in reasons[clips[0]] and "00003.jpg" in reasons[clips[0]]
     assert "too few frames (5 < 8)" in reasons[clips[1]]
     assert "missing frame folder" in reasons[clips[2]]
-    assert "jester-v1-train.csv line 28: unknown label 'Waving Wildly'" == reasons["999"]
-    assert "line 29" in reasons["no-separator-here"]
+    assert "jester-v1-train.csv line 31: unknown label 'Waving Wildly'" == reasons["999"]
+    assert "line 32" in reasons["no-separator-here"]
     assert reasons[clips[3]].startswith("listed again")
-    assert prepared == 36 - 3 and not (tmp_path / "out" / "frames" / clips[0]).exists()
+    assert prepared == 40 - 3 and not (tmp_path / "out" / "frames" / clips[0]).exists()
 
 
 @pytest.mark.slow
@@ -132,14 +132,14 @@ def test_other_settings_are_refused_on_resume(prepared_dir, jester_dir, tmp_path
     with pytest.raises(ValueError, match="size: 40 then, 64 now"):
         prepare.prepare(jester_dir, out, size=64, gray=True, progress=False)
     (out / "notes.txt").write_text("mine")
-    assert prepare.prepare(jester_dir, out, size=64, gray=True, fresh=True, progress=False) == (36, 0)
+    assert prepare.prepare(jester_dir, out, size=64, gray=True, fresh=True, progress=False) == (40, 0)
     index = read_index(out)
     assert (out / "notes.txt").exists()
     assert min(cv2.imread(str(out / "frames" / index[0]["clip"] / "00001.jpg")).shape[:2]) == 64
 
 
 def test_read_index_filters_by_split(prepared_dir):
-    assert len(read_index(prepared_dir, "validation")) == 9
+    assert len(read_index(prepared_dir, "validation")) == 10
     assert all(isinstance(row["num_frames"], int) for row in read_index(prepared_dir))
 
 
@@ -155,7 +155,7 @@ def test_check_reports_a_deleted_frame_and_exits_nonzero(prepared_dir, tmp_path,
         prepare.main(["check", str(out)])
     assert done.value.code == 0
     printed = capsys.readouterr().out
-    assert "train: 27 clips" in printed and "0 errors" in printed and "Swiping Left" in printed
+    assert "train: 30 clips" in printed and "0 errors" in printed and "Swiping Left" in printed
     clip = read_index(out, "validation")[0]["clip"]
     (out / "frames" / clip / "00004.jpg").unlink()
     with pytest.raises(SystemExit) as done:

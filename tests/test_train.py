@@ -30,7 +30,7 @@ def test_a_run_folder_has_everything(trained_run):
     config = json.loads((trained_run / "config.json").read_text())
     assert config["model"] == "slowfast" and config["input_shape"] == [8, 32, 32, 1]
     model = keras.models.load_model(trained_run / "model.keras", safe_mode=True)
-    assert model.output_shape == (None, 9)
+    assert model.output_shape == (None, 10)
     assert (trained_run / "chart.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -146,7 +146,7 @@ def test_every_model_trains_an_epoch_and_is_evaluated(model, prepared_dir, tmp_p
     assert config["model"] == model and len(history(run)) == 1
     assert config.get("weights") == ("none" if model in network.PRETRAINED else None)  # gray: no ImageNet by default
     metrics = evaluate.main(["--run", str(run), "--workers", "1"])
-    assert metrics["num_clips"] == 9 and 0 <= metrics["top1"] <= 1
+    assert metrics["num_clips"] == 10 and 0 <= metrics["top1"] <= 1
 
 
 def test_weights_are_refused_for_a_model_without_them(prepared_dir, tmp_path):
@@ -183,7 +183,7 @@ def test_freeze_backbone_epochs_train_the_head_first(prepared_dir, tmp_path):
     stem = source.get_layer("Conv3d_1a_7x7_conv").get_weights()[0]
     frozen_stem, trained_head = kernels(run / "checkpoint" / "model.keras")
     np.testing.assert_array_equal(frozen_stem, stem)  # loaded from the file and kept
-    assert trained_head.shape[-1] == 9  # a new head for the 9 classes, on the loaded backbone
+    assert trained_head.shape[-1] == 10  # a new head for the 10 classes, on the loaded backbone
     train.main(["--run", str(run), "--epochs", "1", "--workers", "1"])  # continues past the switch
     assert not np.allclose(kernels(run / "checkpoint" / "model.keras")[0], stem)
     assert json.loads((run / "config.json").read_text())["freeze_backbone_epochs"] == 1
