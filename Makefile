@@ -16,9 +16,10 @@ $(BIN)/activate: requirements.txt
 demo: $(BIN)/activate
 	$(BIN)/python synthetic.py $(DEMO)/synthetic --clips-per-class 60 --video $(DEMO)/gestures.mp4
 	$(BIN)/python prepare.py $(DEMO)/synthetic --out $(DEMO)/data --gray
-	$(BIN)/python train.py --data $(DEMO)/data --run $(DEMO)/model --fresh --lr-schedule 2e-3:8,5e-4:4
-	$(BIN)/python evaluate.py --run $(DEMO)/model --min-top1 0.9
-	$(BIN)/python app.py --run $(DEMO)/model --source $(DEMO)/gestures.mp4 --no-display --sync --threshold 0.6 \
+	$(BIN)/python train.py --data $(DEMO)/data --run $(DEMO)/model --fresh --lr-schedule 2e-3:14,5e-4:6
+	$(BIN)/python evaluate.py --run $(DEMO)/model --min-top1 0.85
+	$(BIN)/python evaluate.py --run $(DEMO)/model --stream $(DEMO)/gestures.mp4
+	$(BIN)/python app.py --run $(DEMO)/model --source $(DEMO)/gestures.mp4 --no-display --sync \
 		--output $(DEMO)/gestures_annotated.mp4 --log $(DEMO)/predictions.jsonl --expect $(DEMO)/gestures.mp4.json
 
 test: $(BIN)/activate

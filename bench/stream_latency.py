@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MODELS = ("slowfast", "tsm_mobilenet")
-RECIPE = ["--lr-schedule", "2e-3:8,5e-4:4"]  # the demo's (Makefile)
+RECIPE = ["--lr-schedule", "2e-3:14,5e-4:6"]  # the demo's (Makefile)
 GOAL_MS, GOAL_POINTS = 15.0, 2.0
 
 
