@@ -101,7 +101,7 @@ def gesture_video(tmp_path_factory):
     folder = made_once(
         tmp_path_factory,
         "video",
-        lambda out: write_stream(out / "gestures.mp4", seed=3, num_gestures=4, height=120, width=160),  # 18 s
+        lambda out: write_stream(out / "gestures.mp4", seed=3, num_gestures=2, height=120, width=160),  # 11 s
     )
     return folder / "gestures.mp4"
 

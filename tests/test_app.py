@@ -234,7 +234,7 @@ def test_a_whole_stream_fires_each_bound_gesture_once(trained_run, tmp_path, mon
 
 
 def test_record_mode_counts_down_records_and_shows_the_top_three(trained_run, gesture_video, tmp_path, monkeypatch, capsys):
-    presses = {24: ord(" "), 110: ord(" ")}  # space at 2 s, and again once the first result is shown
+    presses = {24: ord(" "), 110: ord(" "), 190: ord("q")}  # space at 2 s, again once the first result is shown; quit
     frames = iter(range(10_000))
     monkeypatch.setattr(app, "read_key", lambda args: presses.get(next(frames), -1))
     seen = []
@@ -246,7 +246,7 @@ def test_record_mode_counts_down_records_and_shows_the_top_three(trained_run, ge
 
     monkeypatch.setattr(app.Recorder, "clip", clip)
     log, output = tmp_path / "log.jsonl", tmp_path / "record.mp4"
-    argv = ["--run", str(trained_run), "--source", str(gesture_video), "--no-display", "--fast", "--mode", "record"]
+    argv = ["--run", str(trained_run), "--source", str(gesture_video), "--no-display", "--fast", "--loop", "--mode", "record"]
     app.main([*argv, "--seconds", "2", "--show-flow", "--log", str(log), "--output", str(output)])
     results = [line for line in map(json.loads, log.read_text().splitlines()) if "recording" in line]
     # space at frame 24 (2 s at 12 fps), 3 s of countdown, then 2 s of recording: classified at 7 s; space again
