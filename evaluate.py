@@ -183,6 +183,9 @@ def run_stream(video, predictor, detector, keypoints=None):
 
 def measure_streams(args):
     """Scores the events on each --stream video; prints and writes the figures, and returns them."""
+    missing = [video for video in args.stream if not Path(video).is_file()]
+    if missing:
+        raise FileNotFoundError(f"No video file {missing[0]} to measure.")
     predictor = load_predictor(args.model, args.run)
     truths = [read_truth(args.truth or f"{video}.json") for video in args.stream]  # every file checked before the work
     results = {}

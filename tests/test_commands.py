@@ -53,7 +53,7 @@ def test_evaluate_a_run_that_train_wrote(readme_run):
     assert f"top-1 {metrics['top1']:.4f}" in printed
 
 
-def test_evaluate_the_events_on_a_stream(readme_run):
+def test_evaluate_the_events_on_a_stream(readme_run, tmp_path):
     run, video = readme_run / "model", readme_run / "gestures.mp4"
     printed = run_command("evaluate.py", "--run", run, "--stream", video)
     report = json.loads((run / "streams.json").read_text())
@@ -61,7 +61,9 @@ def test_evaluate_the_events_on_a_stream(readme_run):
     assert figures["gestures"] == len(truth["gestures"]) == 8 and figures["hits"] + len(figures["missed"]) == 8
     assert figures["events"] == figures["hits"] + figures["false"] and report["events"]["threshold"] > 0
     assert f"Levenshtein accuracy {figures['levenshtein_accuracy']:.3f}" in printed
-    missing = run_command("evaluate.py", "--run", run, "--stream", readme_run / "data", expect_status=1)
+    alone = tmp_path / "alone.mp4"  # a video without its truth beside it
+    alone.write_bytes(video.read_bytes())
+    missing = run_command("evaluate.py", "--run", run, "--stream", alone, expect_status=1)
     assert "No truth file" in missing and "Traceback" not in missing
 
 
