@@ -15,7 +15,7 @@ from keras import layers
 
 from nets.backbones import imagenet_backbone
 from nets.i3d import i3d
-from nets.layers import EveryNthFrame, FrameMaxPool, FrameStackConv3D, TwoClassProbabilities
+from nets.layers import EveryNthFrame, FrameMaxPool, FrameStackConv3D, FusedBatchNormalization, TwoClassProbabilities
 from nets.streaming import tsm_mobilenet
 
 # SlowFast variants as data. Stage widths are the slow pathway's bottleneck widths (the block
@@ -50,7 +50,7 @@ FUSION_KERNEL = 5  # temporal kernel of the lateral convolution
 
 def conv_bn(x, filters, kernel, strides=(1, 1, 1), relu=True, name=None):
     x = FrameStackConv3D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 

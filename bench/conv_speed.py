@@ -1,14 +1,19 @@
-"""Training-step time of SlowFast and I3D with FrameStackConv3D, against Conv3D's own computation.
+"""Training-step time of SlowFast and I3D with the project's layers, against Keras's own computation.
 
     python bench/conv_speed.py [--steps 3] [--models slowfast,i3d]
 
-`nets.layers.FrameStackConv3D` computes a 3D convolution as one 2D convolution of stacked frames.
-Each model is built twice with the same weights: once as the project builds it, once with every
-FrameStackConv3D computing as `keras.layers.Conv3D` does (the baseline). Prints the median seconds
-of a training step (after one warm-up step) for both, and their ratio, from the same run.
+`nets.layers.FrameStackConv3D` computes a 3D convolution as 2D convolutions, and
+`nets.layers.FusedBatchNormalization` trains batch norm with TensorFlow's fused kernel. Each model
+is built three times with the same weights and timed on the same batch:
+- Keras: every FrameStackConv3D computing as `keras.layers.Conv3D` does, Keras's batch norm;
+- stacked: every kernel as stacked frames (the project's computation before the (kt, 1, 1) kernels
+  became time x pixels images), Keras's batch norm;
+- as built: the project's layers as they are.
+Prints the median seconds of a training step (after one warm-up step) and the speed-ups, from the same run.
 """
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -21,7 +26,7 @@ import numpy as np  # noqa: E402
 from data_pipeline import step_seconds  # noqa: E402
 
 import network  # noqa: E402
-from nets.layers import FrameStackConv3D  # noqa: E402
+from nets.layers import FrameStackConv3D, FusedBatchNormalization  # noqa: E402
 
 # (input, batch) per model: the demo's SlowFast input; I3D smaller, as Conv3D takes long there.
 INPUTS = {"slowfast": ((16, 112, 112, 1), 16), "i3d": ((16, 64, 64, 3), 2)}
@@ -46,23 +51,33 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per measurement (default: 3)")
     parser.add_argument("--models", default="slowfast,i3d", help="comma-separated (default: slowfast,i3d)")
     args = parser.parse_args(argv)
-    stacked_op = FrameStackConv3D.convolution_op
     rows = []
     for name in args.models.split(","):
         shape, batch_size = INPUTS[name]
-        stacked, weights = measure(name, shape, batch_size, args.steps)
-        FrameStackConv3D.convolution_op = keras.layers.Conv3D.convolution_op  # the baseline
-        try:
+        built, weights = measure(name, shape, batch_size, args.steps)
+        with computed_as(keras.layers.Conv3D.convolution_op, keras.layers.BatchNormalization.call):
             plain, _ = measure(name, shape, batch_size, args.steps, weights)
-        finally:
-            FrameStackConv3D.convolution_op = stacked_op
-        rows.append((name, shape, batch_size, plain, stacked))
-        print(f"{name}: Conv3D {plain:.3f} s, FrameStackConv3D {stacked:.3f} s a step", flush=True)
-    print("\n| model | input, batch | Conv3D s/step | FrameStackConv3D s/step | speed-up |")
-    print("|---|---|---|---|---|")
-    for name, shape, batch_size, plain, stacked in rows:
+        with computed_as(FrameStackConv3D.stacked_op, keras.layers.BatchNormalization.call):
+            stacked, _ = measure(name, shape, batch_size, args.steps, weights)
+        rows.append((name, shape, batch_size, plain, stacked, built))
+        print(f"{name}: Keras {plain:.3f} s, stacked {stacked:.3f} s, as built {built:.3f} s a step", flush=True)
+    print("\n| model | input, batch | Keras s/step | stacked s/step | as built s/step | speed-up over Keras, over stacked |")
+    print("|---|---|---|---|---|---|")
+    for name, shape, batch_size, plain, stacked, built in rows:
         size = "x".join(map(str, shape))
-        print(f"| `{name}` | {size}, {batch_size} | {plain:.3f} | {stacked:.3f} | {plain / stacked:.1f} x |")
+        ratios = f"{plain / built:.1f} x, {stacked / built:.1f} x"
+        print(f"| `{name}` | {size}, {batch_size} | {plain:.3f} | {stacked:.3f} | {built:.3f} | {ratios} |")
+
+
+@contextlib.contextmanager
+def computed_as(convolution_op, batch_norm_call):
+    """The project's layers computing another way while models are built and timed within."""
+    saved = FrameStackConv3D.convolution_op, FusedBatchNormalization.call
+    FrameStackConv3D.convolution_op, FusedBatchNormalization.call = convolution_op, batch_norm_call
+    try:
+        yield
+    finally:
+        FrameStackConv3D.convolution_op, FusedBatchNormalization.call = saved
 
 
 if __name__ == "__main__":

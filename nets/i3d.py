@@ -16,7 +16,7 @@ import warnings
 import keras
 from keras import layers
 
-from nets.layers import FrameStackConv3D
+from nets.layers import FrameStackConv3D, FusedBatchNormalization
 
 # Inception module widths, as in GoogLeNet's table 1 (Szegedy et al. 2015), which I3D keeps:
 # (Branch_0 1x1, Branch_1 1x1 reduce, Branch_1 3x3, Branch_2 1x1 reduce, Branch_2 3x3, Branch_3 pool projection).
@@ -71,7 +71,7 @@ def unit3d(x, filters, kernel, strides=(1, 1, 1), name=None):
     statistics settle within a short fine-tuning run.
     """
     x = FrameStackConv3D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-3, momentum=0.9, scale=False, name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(epsilon=1e-3, momentum=0.9, scale=False, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 

@@ -32,30 +32,51 @@ class EveryNthFrame(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="nets")
 class FrameStackConv3D(layers.Conv3D):
-    """`keras.layers.Conv3D`, computed as one 2D convolution: each output frame's `kt` input frames
-    are stacked along the channels and convolved with the kernel reshaped to (kh, kw, kt * C, F).
+    """`keras.layers.Conv3D`, computed as 2D convolutions, whose CPU gradients are fast.
 
-    Same kernel (kt, kh, kw, C, F), bias, config and outputs as Conv3D (a Conv3D's weights load
-    as they are). TensorFlow's CPU gradients of a 3D convolution are slow for thin, strided or
-    (1, k, k) kernels, so SlowFast and I3D train several times faster this way (`bench/conv_speed.py`);
-    C3D's wide 3 x 3 x 3 convolutions are a little faster as Conv3D, so C3D keeps those. Needs a
+    A (kt, 1, 1) kernel (a bottleneck's temporal convolution, a SlowFast lateral connection) sees
+    each clip as one image of time x pixels and convolves it (kt, 1). Any other kernel stacks each
+    output frame's `kt` input frames along the channels and convolves them with the kernel reshaped
+    to (kh, kw, kt * C, F). Same kernel (kt, kh, kw, C, F), bias, config and outputs as Conv3D (a
+    Conv3D's weights load as they are), in operations LiteRT runs natively (export.py). The gradients
+    of frame slices cost more than the convolutions they feed, hence the time x pixels images. With
+    TensorFlow 2.21's oneDNN, Conv3D's own computation has caught up (`bench/conv_speed.py` times
+    both: I3D trains faster with it); this one is kept for export and older TensorFlow. Needs a
     known number of frames; dilation or groups fall back to Conv3D's own computation.
     """
 
     def convolution_op(self, inputs, kernel):
-        frames = inputs.shape[1]
-        if frames is None or self.data_format != "channels_last" or max(self.dilation_rate) > 1 or self.groups > 1:
+        if inputs.shape[1] is None or self.data_format != "channels_last" or max(self.dilation_rate) > 1 or self.groups > 1:
             return super().convolution_op(inputs, kernel)
+        if tuple(kernel.shape[1:3]) == (1, 1) and tuple(self.strides[1:]) == (1, 1):
+            return self.temporal_op(inputs, kernel)
+        return self.stacked_op(inputs, kernel)
+
+    def temporal_op(self, inputs, kernel):
+        """A (kt, 1, 1) kernel as a (kt, 1) 2D convolution of (time, height * width) images."""
+        _, frames, height, width, channels = inputs.shape
+        images = ops.reshape(inputs, (-1, frames, height * width, channels))
+        kernel2d = ops.reshape(kernel, (kernel.shape[0], 1, channels, kernel.shape[-1]))
+        outputs = ops.conv(images, kernel2d, strides=[self.strides[0], 1], padding=self.padding)
+        return ops.reshape(outputs, (-1, outputs.shape[1], height, width, outputs.shape[-1]))
+
+    def stacked_op(self, inputs, kernel):
+        """Any kernel as a 2D convolution of each output frame's input frames stacked on the channels."""
+        frames = inputs.shape[1]
         kt, kh, kw, channels, filters = kernel.shape
         stride = self.strides[0]
         if self.padding == "same":
             out_frames = -(-frames // stride)
             pad = max((out_frames - 1) * stride + kt - frames, 0)
-            inputs = ops.pad(inputs, [[0, 0], [pad // 2, pad - pad // 2], [0, 0], [0, 0], [0, 0]])
+            if pad:
+                inputs = ops.pad(inputs, [[0, 0], [pad // 2, pad - pad // 2], [0, 0], [0, 0], [0, 0]])
         else:
             out_frames = (frames - kt) // stride + 1
         last = (out_frames - 1) * stride + 1
-        stacked = ops.concatenate([inputs[:, start : start + last : stride] for start in range(kt)], axis=-1)
+        if kt == 1 and stride == 1:  # a spatial kernel: the frames as they are, no slice to differentiate
+            stacked = inputs
+        else:
+            stacked = ops.concatenate([inputs[:, start : start + last : stride] for start in range(kt)], axis=-1)
         kernel2d = ops.reshape(ops.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * channels, filters))
         images = ops.reshape(stacked, (-1, *stacked.shape[2:]))  # (batch * out_frames, height, width, kt * C)
         outputs = ops.conv(images, kernel2d, strides=list(self.strides[1:]), padding=self.padding)
@@ -147,3 +168,44 @@ def load_model(path, compile=False):
     """A saved `.keras` model (a run's model or checkpoint, fusion.keras), in safe mode: nothing in
     the file runs as code. `compile=True` also restores its optimizer, to continue training."""
     return keras.models.load_model(path, compile=compile, safe_mode=True)
+
+
+@keras.saving.register_keras_serializable(package="nets")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` over the last axis, trained with TensorFlow's fused kernel.
+
+    Keras 3 normalises a batch in several separate operations (mean, variance, scale, shift, and
+    their gradients), which cost a CPU more than the convolutions of a small video network; the
+    fused kernel does it in one pass. Same weights, config and moving statistics as the layer it
+    extends; inference, other backends, masks and synchronised (multi-replica) statistics use the
+    layer's own computation.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        rank = len(inputs.shape)
+        fused = (
+            training
+            and self.trainable
+            and keras.backend.backend() == "tensorflow"
+            and mask is None
+            and not self.synchronized
+            and not self.renorm
+            and 3 <= rank <= 5
+            and self.axis in (-1, rank - 1)
+            and None not in inputs.shape[1:]
+        )
+        if not fused:
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf  # the fused kernel is TensorFlow's
+
+        shape = ops.shape(inputs)
+        images = tf.reshape(tf.cast(inputs, "float32"), (-1, 1, *inputs.shape[-2:]) if rank == 3 else (-1, *inputs.shape[-3:]))
+        channels = inputs.shape[-1]
+        gamma = self.gamma if self.scale else tf.ones((channels,))
+        beta = self.beta if self.center else tf.zeros((channels,))
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(images, gamma, beta, epsilon=self.epsilon, is_training=True)
+        count = tf.cast(tf.size(images) // channels, "float32")
+        variance = variance * (count - 1.0) / count  # the kernel's is unbiased, Keras's moving variance is not
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return ops.cast(tf.reshape(outputs, shape), self.compute_dtype)

@@ -11,7 +11,7 @@ from conftest import ROOT
 import network
 from evaluation.fusion import recurrent_fusion
 from nets import backbones
-from nets.layers import FrameStackConv3D
+from nets.layers import FrameStackConv3D, FusedBatchNormalization
 
 # Tiny inputs per model: enough frames for the model's temporal stride, small frames.
 TINY_INPUT = {
@@ -126,7 +126,11 @@ def test_slowfast_has_two_pathways_with_lateral_connections():
     "frames, kernel, strides, padding",
     [
         (16, (5, 7, 7), (1, 2, 2), "same"),  # SlowFast's fast stem
-        (16, (5, 1, 1), (4, 1, 1), "same"),  # a lateral connection
+        (16, (5, 1, 1), (4, 1, 1), "same"),  # a lateral connection: time as an image's rows
+        (16, (3, 1, 1), (1, 1, 1), "same"),  # a bottleneck's temporal convolution
+        (15, (3, 1, 1), (2, 1, 1), "valid"),
+        (8, (1, 1, 1), (1, 1, 1), "same"),  # pointwise
+        (8, (1, 3, 3), (1, 2, 2), "same"),  # spatial only: the frames unsliced
         (15, (3, 3, 3), (2, 2, 2), "same"),  # odd frames, strided in time: uneven padding
         (8, (2, 3, 3), (1, 1, 1), "same"),  # an even temporal kernel
         (15, (3, 3, 3), (2, 1, 1), "valid"),
@@ -144,6 +148,33 @@ def test_frame_stack_convolution_is_a_conv3d_with_the_same_weights(frames, kerne
     stacked.set_weights(reference.get_weights())  # a Conv3D's kernel and bias, as they are
     np.testing.assert_allclose(stacked(clip), expected, atol=1e-5)
     assert stacked.compute_output_shape(clip.shape) == tuple(expected.shape)
+
+
+@pytest.mark.parametrize("shape, scale", [((2, 4, 6, 6, 3), True), ((2, 4, 6, 6, 3), False), ((3, 5, 4), True)])
+def test_fused_batch_normalization_trains_as_keras_batch_normalization(shape, scale):
+    import tensorflow as tf
+
+    clip = tf.constant(np.random.default_rng(1).normal(2.0, 3.0, size=shape).astype("float32"))
+    options = dict(epsilon=1e-3, momentum=0.8, scale=scale)
+    reference, fused = keras.layers.BatchNormalization(**options), FusedBatchNormalization(**options)
+    reference.build(shape), fused.build(shape)
+    weights = [w + 0.5 * (i + 1) for i, w in enumerate(reference.get_weights())]  # gamma, beta, statistics that count
+    reference.set_weights(weights), fused.set_weights(weights)
+    results = []
+    for layer in (reference, fused):
+        with tf.GradientTape() as tape:
+            tape.watch(clip)
+            outputs = layer(clip, training=True)
+            loss = tf.reduce_sum(outputs * tf.range(outputs.shape[-1], dtype="float32"))  # a gradient that is not zero
+        gradients = tape.gradient(loss, [clip, *layer.trainable_weights])
+        results.append((outputs, gradients, layer.get_weights(), layer(clip, training=False)))
+    (outputs, gradients, weights, inferred), (fused_outputs, fused_gradients, fused_weights, fused_inferred) = results
+    np.testing.assert_allclose(fused_outputs, outputs, atol=1e-4)
+    for expected, got in zip(gradients, fused_gradients):
+        np.testing.assert_allclose(got, expected, atol=1e-3)
+    for expected, got in zip(weights, fused_weights):  # the moving mean and variance move alike
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
+    np.testing.assert_allclose(fused_inferred, inferred, atol=1e-4)
 
 
 def test_unknown_model_names_the_known_ones():
