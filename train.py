@@ -1,7 +1,7 @@
 """Train a model on prepared clips; run it again to continue where it stopped.
 
-    python train.py --data data --epochs 20 --lr 2e-3      # first run
-    python train.py --data data --epochs 10 --lr 1e-4      # continues: epochs 21-30
+    python train.py --data data --epochs 20 --lr 2e-3      # first run: 1 warm-up epoch, a cosine from 2e-3 to ~0
+    python train.py --data data --epochs 10 --lr 1e-4      # continues: epochs 21-30, a cosine from 1e-4
     python train.py --data data --lr-schedule 2e-3:20,1e-4:10   # both phases in one process
     python train.py --data data --epochs 30 --warmup 2 --decay cosine --plateau 3 --early-stopping 6
     python train.py --data data --distribute auto --mixed-precision   # every local GPU (see training/distribute.py)
@@ -120,13 +120,19 @@ def build_training_state(model, input_shape):
 
 
 def schedule_of(args):
-    """This invocation's learning-rate schedule (see training/lr_schedule.py)."""
+    """This invocation's learning-rate schedule (see training/lr_schedule.py). `--epochs N` alone anneals:
+    a warm-up epoch (of 5 or more) and a cosine from `--lr` to near zero, so the last epochs are the best."""
+    if args.lr_schedule:  # phases given rate by rate: no warm-up or decay unless asked
+        phases, warmup, decay = lr_schedule.parse_phases(args.lr_schedule), args.warmup or 0, args.decay or "constant"
+    else:
+        epochs = args.epochs or lr_schedule.DEFAULT_EPOCHS
+        phases = [[lr_schedule.DEFAULT_LR if args.lr is None else args.lr, epochs]]
+        warmup = lr_schedule.default_warmup(epochs) if args.warmup is None else args.warmup
+        decay = args.decay or "cosine"
     return lr_schedule.make_schedule(
-        lr_schedule.parse_phases(args.lr_schedule)
-        if args.lr_schedule
-        else [[2e-3 if args.lr is None else args.lr, args.epochs or 10]],
-        warmup=args.warmup or 0,
-        decay=lr_schedule.parse_decay(args.decay or "constant"),
+        phases,
+        warmup=warmup,
+        decay=lr_schedule.parse_decay(decay),
         plateau=lr_schedule.parse_plateau(args.plateau) if args.plateau else None,
         early_stopping=args.early_stopping,
     )
@@ -280,13 +286,18 @@ def make_parser():
     )
     parser.add_argument("--flow-pairs", type=int, help="consecutive x/y flow images per stack with --modality flow (default: 10)")
     parser.add_argument("--epochs", type=int, help="epochs to train in this invocation (default: 10)")
-    parser.add_argument("--lr", type=float, help="learning rate of this invocation (default: 2e-3)")
+    parser.add_argument("--lr", type=float, help="peak learning rate of this invocation (default: 2e-3)")
     parser.add_argument("--lr-schedule", help="phases LR:EPOCHS,LR:EPOCHS run in one go, instead of --lr/--epochs")
-    parser.add_argument("--warmup", type=int, help="epochs of linear warm-up at the start of this invocation (default: 0)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        help="epochs of linear warm-up at the start of this invocation (default: 1 of 5 epochs or more, else 0; "
+        "0 with --lr-schedule)",
+    )
     parser.add_argument(
         "--decay",
         help="within each phase: constant, cosine, or step:EVERY[:FACTOR] (x FACTOR, default 0.1, every EVERY epochs) "
-        "(default: constant)",
+        "(default: cosine; constant with --lr-schedule)",
     )
     parser.add_argument(
         "--plateau",

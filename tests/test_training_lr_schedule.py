@@ -73,6 +73,23 @@ def test_plateau_scales_the_rate_and_early_stopping_stops():
     assert counters["scale"] == 0.5 and counters["plateau_best"] == 0.9
 
 
+def schedule_of(*argv):
+    return train.schedule_of(train.make_parser().parse_args(list(argv)))
+
+
+def test_epochs_alone_anneal_and_phases_keep_their_rates():
+    plan = schedule_of("--epochs", "10", "--lr", "1e-3")
+    assert plan["warmup"] == 1 and plan["decay"] == "cosine"
+    annealed = rates(plan, 10)
+    assert annealed[0] == pytest.approx(5e-4) and annealed[1] == pytest.approx(1e-3)  # the peak is --lr
+    assert all(a > b for a, b in zip(annealed[1:], annealed[2:])) and annealed[-1] < 0.05 * 1e-3  # down to near zero
+    assert schedule_of("--epochs", "4")["warmup"] == 0  # a short invocation keeps its epochs for learning
+    assert rates(schedule_of("--epochs", "3", "--decay", "constant"), 3) == [2e-3] * 3  # the old rate, when asked
+    phases = schedule_of("--lr-schedule", "2e-3:2,1e-4:1")
+    assert phases["decay"] == "constant" and rates(phases, 3) == [2e-3, 2e-3, 1e-4]
+    assert schedule_of("--epochs", "8", "--warmup", "0")["warmup"] == 0
+
+
 def test_each_epochs_rate_is_in_the_history(prepared_dir, tmp_path):
     run = tmp_path / "run"
     train.main(

@@ -6,7 +6,10 @@
     train.py --early-stopping 5     # this invocation ends after 5 epochs without a lower validation loss
 
 An invocation of train.py has one schedule: its phases (`--lr`/`--epochs`, or `--lr-schedule`),
-a linear warm-up over its first epochs, and a decay within each phase. The rate is set at the start
+a linear warm-up over its first epochs, and a decay within each phase. `--epochs N` alone anneals:
+one warm-up epoch (when N >= 5), then a cosine from the peak rate to near zero at the last epoch,
+so the model the invocation ends with is its best, not one caught mid-stride by a high rate.
+`--lr-schedule` phases stay at their rates unless `--decay` or `--warmup` says otherwise. The rate is set at the start
 of each epoch and written into history.csv. Reduce-on-plateau and early stopping watch the
 validation loss. The schedule, the invocation's epochs and the plateau's counters are saved with
 every checkpoint, so a run killed mid-way and started again with the same command goes on along
@@ -17,6 +20,8 @@ import math
 
 import keras
 
+DEFAULT_LR = 2e-3  # Adam's peak rate for the project's models from scratch
+DEFAULT_EPOCHS = 10
 PLATEAU_FACTOR = 0.1
 MIN_DELTA = 1e-4  # a validation loss lower by less than this is no improvement
 
@@ -66,6 +71,12 @@ def parse_plateau(text):
     return [patience, factor]
 
 
+def default_warmup(epochs):
+    """One epoch of warm-up for an invocation of 5 epochs or more: a fresh model's first steps at the
+    peak rate can throw it far off; a shorter invocation keeps all its epochs for learning."""
+    return 1 if epochs >= 5 else 0
+
+
 def make_schedule(phases, warmup=0, decay="constant", plateau=None, early_stopping=None):
     """The schedule of one invocation, as recorded in config.json and the checkpoint."""
     if not 0 <= warmup < phases[0][1]:
@@ -104,7 +115,7 @@ def describe(schedule):
     """One line for the start of training."""
     parts = [", ".join(f"{lr:g} x{epochs}" for lr, epochs in schedule["phases"])]
     if schedule["warmup"]:
-        parts.append(f"{schedule['warmup']} warm-up epochs")
+        parts.append(f"{schedule['warmup']} warm-up epoch{'s' if schedule['warmup'] != 1 else ''}")
     if schedule["decay"] != "constant":
         parts.append(f"{schedule['decay']} decay")
     if schedule["plateau"]:
