@@ -16,7 +16,7 @@ $(BIN)/activate: requirements.txt
 demo: $(BIN)/activate
 	$(BIN)/python synthetic.py $(DEMO)/synthetic --clips-per-class 60 --video $(DEMO)/gestures.mp4
 	$(BIN)/python prepare.py $(DEMO)/synthetic --out $(DEMO)/data --gray
-	$(BIN)/python train.py --data $(DEMO)/data --run $(DEMO)/model --fresh --lr-schedule 2e-3:14,5e-4:6
+	$(BIN)/python train.py --data $(DEMO)/data --run $(DEMO)/model --fresh --epochs 25
 	$(BIN)/python evaluate.py --run $(DEMO)/model --min-top1 0.85
 	$(BIN)/python evaluate.py --run $(DEMO)/model --stream $(DEMO)/gestures.mp4
 	$(BIN)/python app.py --run $(DEMO)/model --source $(DEMO)/gestures.mp4 --no-display --sync \
@@ -35,6 +35,7 @@ bench: $(BIN)/activate
 	$(BIN)/python bench/models.py
 	$(BIN)/python bench/conv_speed.py
 	$(BIN)/python bench/stream_latency.py
+	$(BIN)/python bench/recipe.py
 
 clean:
 	rm -rf $(DEMO)
