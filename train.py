@@ -3,7 +3,7 @@
     python train.py --data data --epochs 20 --lr 2e-3      # first run: 1 warm-up epoch, a cosine from 2e-3 to ~0
     python train.py --data data --epochs 10 --lr 1e-4      # continues: epochs 21-30, a cosine from 1e-4
     python train.py --data data --lr-schedule 2e-3:20,1e-4:10   # both phases in one process
-    python train.py --data data --epochs 30 --warmup 2 --decay cosine --plateau 3 --early-stopping 6
+    python train.py --data data --epochs 30 --decay constant --plateau 3 --early-stopping 6   # the rate cut on a plateau
     python train.py --data data --distribute auto --mixed-precision   # every local GPU (see training/distribute.py)
 
 Writes the run folder (default `model/`; see training/runs.py): config.json, classes.json, model.keras (the
@@ -285,14 +285,14 @@ def make_parser():
         "(default: frames; keypoints for pose_lstm)",
     )
     parser.add_argument("--flow-pairs", type=int, help="consecutive x/y flow images per stack with --modality flow (default: 10)")
-    parser.add_argument("--epochs", type=int, help="epochs to train in this invocation (default: 10)")
-    parser.add_argument("--lr", type=float, help="peak learning rate of this invocation (default: 2e-3)")
+    parser.add_argument("--epochs", type=int, help=f"epochs to train in this invocation (default: {lr_schedule.DEFAULT_EPOCHS})")
+    parser.add_argument("--lr", type=float, help=f"peak learning rate of this invocation (default: {lr_schedule.DEFAULT_LR:g})")
     parser.add_argument("--lr-schedule", help="phases LR:EPOCHS,LR:EPOCHS run in one go, instead of --lr/--epochs")
     parser.add_argument(
         "--warmup",
         type=int,
-        help="epochs of linear warm-up at the start of this invocation (default: 1 of 5 epochs or more, else 0; "
-        "0 with --lr-schedule)",
+        help="epochs of linear warm-up at the start of this invocation "
+        f"(default: {lr_schedule.default_warmup(5)} for 5 epochs or more, else 0; 0 with --lr-schedule)",
     )
     parser.add_argument(
         "--decay",

@@ -9,8 +9,8 @@ An invocation of train.py has one schedule: its phases (`--lr`/`--epochs`, or `-
 a linear warm-up over its first epochs, and a decay within each phase. `--epochs N` alone anneals:
 one warm-up epoch (when N >= 5), then a cosine from the peak rate to near zero at the last epoch,
 so the model the invocation ends with is its best, not one caught mid-stride by a high rate.
-`--lr-schedule` phases stay at their rates unless `--decay` or `--warmup` says otherwise. The rate is set at the start
-of each epoch and written into history.csv. Reduce-on-plateau and early stopping watch the
+`--lr-schedule` phases stay at their rates unless `--decay` or `--warmup` says otherwise. The rate
+is set at the start of each epoch and written into history.csv. Reduce-on-plateau and early stopping watch the
 validation loss. The schedule, the invocation's epochs and the plateau's counters are saved with
 every checkpoint, so a run killed mid-way and started again with the same command goes on along
 the same curve; a different command starts a new invocation from the last completed epoch.
