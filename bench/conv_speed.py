@@ -28,7 +28,7 @@ from data_pipeline import step_seconds  # noqa: E402
 import network  # noqa: E402
 from nets.layers import FrameStackConv3D, FusedBatchNormalization  # noqa: E402
 
-# (input, batch) per model: the demo's SlowFast input; I3D smaller, as Conv3D takes long there.
+# (input, batch) per model: the demo's SlowFast input; I3D smaller, to keep the bench to a minute or two.
 INPUTS = {"slowfast": ((16, 112, 112, 1), 16), "i3d": ((16, 64, 64, 3), 2)}
 NUM_CLASSES = 9
 
