@@ -221,6 +221,7 @@ def train(args):
         f"batch {batch_size} on {where}, {precision}; epochs {initial_epoch + 1}-{final_epoch}{resuming}; "
         f"lr {lr_schedule.describe(invocation['schedule'])}; run folder {run_dir}"
     )
+    print(f"Computed with {distribute.describe_speed(model, precision)}")
     callbacks = [
         lr_schedule.LearningRateControl(invocation["schedule"], first, state["lr_counters"]),
         RunCheckpoint(run_dir, state, write=chief),  # after the schedule's counters change: it saves them

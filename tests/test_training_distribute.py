@@ -12,6 +12,7 @@ import pytest
 from conftest import ROOT, TINY
 
 import train
+from network import build_model
 from training import distribute, runs
 
 # Two logical CPU devices must be configured before TensorFlow starts, so this runs in its own process.
@@ -71,6 +72,19 @@ def test_the_global_batch_splits_evenly_over_the_replicas():
     assert distribute.global_batch(16, three) == (15, "--batch-size 16 does not split evenly over 3 replicas; using 15")
     assert distribute.global_batch(2, three)[0] == 3  # at least one clip per replica
     assert distribute.global_batch(16, types.SimpleNamespace(num_replicas_in_sync=1)) == (16, None)
+
+
+def test_the_start_line_says_how_the_model_is_computed_and_why(monkeypatch):
+    model = build_model("slowfast", (4, 32, 32, 1), 3)
+    monkeypatch.setattr(distribute, "cpu_has_bfloat16", lambda: True)
+    said = distribute.describe_speed(model, "float32")
+    assert said.startswith("3D convolutions as 2D frame stacks, TensorFlow's fused batch norm, float32 (the CPU has bfloat16")
+    assert "XLA off" in said
+    monkeypatch.setattr(distribute, "cpu_has_bfloat16", lambda: False)
+    distribute.adapt_model(model, types.SimpleNamespace(num_replicas_in_sync=2))  # the fused kernel cannot sync
+    said = distribute.describe_speed(model, "float32")
+    assert "Keras's synchronised batch norm" in said and "bfloat16" not in said
+    assert "frame stacks" not in distribute.describe_speed(build_model("pose_lstm", (9, 66), 3), "float32")
 
 
 def test_multiworker_needs_tf_config(monkeypatch):

@@ -13,9 +13,12 @@ depend on how many devices computed it.
 
 import json
 import os
+from pathlib import Path
 
 import keras
 import tensorflow as tf
+
+from nets.layers import FrameStackConv3D, FusedBatchNormalization
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "none")
 
@@ -79,6 +82,41 @@ def adapt_model(model, strategy):
         if mixed and layer.name in ("predictions", "head_scores"):
             layer.dtype_policy = keras.DTypePolicy("float32")
     return model
+
+
+def describe_speed(model, precision):
+    """How this machine computes the model, for the line training prints at its start: the 3D convolutions,
+    the batch norm, the precision and the threads, each with the reason it was chosen or fell back."""
+    layers = list(all_layers(model))
+    parts = []
+    if any(isinstance(layer, FrameStackConv3D) for layer in layers):
+        parts.append("3D convolutions as 2D frame stacks")
+    norms = [layer for layer in layers if isinstance(layer, FusedBatchNormalization)]
+    if norms:
+        if keras.backend.backend() != "tensorflow":
+            parts.append(f"Keras's batch norm (the fused kernel needs TensorFlow, not {keras.backend.backend()})")
+        elif any(layer.synchronized for layer in norms):
+            parts.append("Keras's synchronised batch norm (statistics over all replicas)")
+        else:
+            parts.append("TensorFlow's fused batch norm")
+    on_cpu = not tf.config.list_logical_devices("GPU")
+    if precision == "float32" and on_cpu and cpu_has_bfloat16():
+        parts.append("float32 (the CPU has bfloat16, measured no faster: --mixed-precision to use it)")
+    else:
+        parts.append(precision)
+    if on_cpu:
+        threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+        parts.append(f"{threads} CPU threads, XLA off (measured slower on CPUs)")
+    return ", ".join(parts)
+
+
+def cpu_has_bfloat16():
+    """Whether the CPU computes bfloat16 natively (AMX or AVX-512 BF16), as Linux reports it."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def explain_failure(error, strategy):
