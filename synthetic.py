@@ -41,6 +41,7 @@ from clips.index import INDEX_COLUMNS
 from clips.keypoints import KEYPOINTS, NUM_SAMPLES, keypoints_path, save_atomic
 from common.files import write_atomic, write_csv
 from scenes.hands import (
+    BACKGROUND_CLASSES,
     CLASSES,
     FPS,
     FRAME_HEIGHT,
@@ -84,17 +85,22 @@ def write_clip(task):
         cv2.imwrite(str(clip_dir / f"{number:05d}.jpg"), frame)
 
 
-def write_dataset(out_dir, clips_per_class=60, seed=0, validation_fraction=0.2, workers=None):
-    """Writes the Jester layout; returns {"train": [(id, label)], "validation": [...]}."""
+def write_dataset(out_dir, clips_per_class=60, seed=0, validation_fraction=0.2, workers=None, background_clips=None):
+    """Writes the Jester layout; returns {"train": [(id, label)], "validation": [...]}. `background_clips`
+    (default: `clips_per_class`) is the count of each class a live app must stay quiet on."""
     out_dir = Path(out_dir)
     frames_dir = out_dir / "20bn-jester-v1"
     frames_dir.mkdir(parents=True, exist_ok=True)
-    num_validation = max(1, round(clips_per_class * validation_fraction))
+    counts = {label: clips_per_class for label in CLASSES}
+    counts.update({label: background_clips or clips_per_class for label in BACKGROUND_CLASSES})
     splits = {"train": [], "validation": []}
     tasks = []
-    for index in range(clips_per_class):
-        split = "validation" if index >= clips_per_class - num_validation else "train"
+    for index in range(max(counts.values())):  # one clip of every class in turn: the ids stay where they were
         for label in CLASSES:
+            if index >= counts[label]:
+                continue
+            num_validation = max(1, round(counts[label] * validation_fraction))
+            split = "validation" if index >= counts[label] - num_validation else "train"
             clip_id = len(tasks) + 1
             tasks.append((seed, clip_id, label, frames_dir / str(clip_id)))
             splits[split].append((clip_id, label))
@@ -137,6 +143,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", help="folder to write the Jester-layout dataset (or with --keypoints, the keypoint set) into")
     parser.add_argument("--clips-per-class", type=int, help="clips per class (default: 60; 40 with --keypoints)")
+    parser.add_argument(
+        "--background-clips",
+        type=int,
+        help=f"clips of each of {' and '.join(map(repr, BACKGROUND_CLASSES))} (default: --clips-per-class)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files (default: 0)")
     parser.add_argument("--validation-fraction", type=float, default=0.2, help="share of clips for validation (default: 0.2)")
     parser.add_argument("--video", help="also write a stream of every gesture in a row (and VIDEO.json, its truth)")
@@ -167,7 +178,10 @@ def main(argv=None):
             truth = write_stream(path, (args.seed, number), args.fps, args.passers)
             print(f"Wrote {path} ({truth['num_frames']} frames at {args.fps:g} fps, {len(truth['gestures'])} gestures)")
         return
-    splits = write_dataset(args.out_dir, args.clips_per_class or 60, args.seed, args.validation_fraction)
+    if args.background_clips is not None and args.background_clips < 2:
+        parser.error(f"--background-clips must be at least 2 (one train, one validation), got {args.background_clips}")
+    clips = args.clips_per_class or 60
+    splits = write_dataset(args.out_dir, clips, args.seed, args.validation_fraction, background_clips=args.background_clips)
     print(
         f"Wrote {len(splits['train'])} training and {len(splits['validation'])} validation clips "
         f"of {len(CLASSES)} classes to {args.out_dir}"

@@ -27,6 +27,7 @@ CLASSES = [
     "Doing other things",
 ]
 GESTURES = CLASSES[:8]
+BACKGROUND_CLASSES = CLASSES[8:]  # what a live app must stay quiet on
 FRAME_HEIGHT, FRAME_WIDTH = 100, 132  # Jester frames are 100 px high
 FPS = 12  # Jester's frame rate
 

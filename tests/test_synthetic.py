@@ -55,6 +55,20 @@ def test_writes_the_official_jester_layout(tmp_path):
         assert cv2.imread(str(frames[0])).shape == (100, FRAME_WIDTH, 3)
 
 
+def test_more_background_clips_are_added_after_the_same_clips(tmp_path):
+    synthetic.main([str(tmp_path / "plain"), "--clips-per-class", "2", "--seed", "4"])
+    synthetic.main([str(tmp_path / "more"), "--clips-per-class", "2", "--seed", "4", "--background-clips", "5"])
+    rows = lambda name, split: (tmp_path / name / f"jester-v1-{split}.csv").read_text().splitlines()  # noqa: E731
+    more = rows("more", "train") + rows("more", "validation")
+    counts = {label: sum(row.endswith(f";{label}") for row in more) for label in synthetic.CLASSES}
+    assert counts == {label: 5 if label in ("No gesture", "Doing other things") else 2 for label in synthetic.CLASSES}
+    assert sum(row.endswith(";No gesture") for row in rows("more", "validation")) == 1  # a fifth of 5
+    first = set(rows("plain", "train")) - {row for row in rows("plain", "train") if "No gesture" in row or "other" in row}
+    assert first <= set(rows("more", "train"))  # the gestures' clips keep their ids and splits
+    same = tmp_path / "plain" / "20bn-jester-v1" / "1" / "00001.jpg", tmp_path / "more" / "20bn-jester-v1" / "1" / "00001.jpg"
+    assert same[0].read_bytes() == same[1].read_bytes()
+
+
 def test_stream_and_its_truth(tmp_path):
     path = tmp_path / "g.mp4"
     truth = write_stream(path, seed=2, num_gestures=3, height=120, width=160)
