@@ -105,8 +105,11 @@ def describe_speed(model, precision):
     else:
         parts.append(precision)
     if on_cpu:
-        threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-        parts.append(f"{threads} CPU threads, XLA off (measured slower on CPUs)")
+        parts.append(f"{tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()} CPU threads")
+    if getattr(model, "jit_compile", False):  # Keras's own choice: XLA on GPUs, off on CPUs
+        parts.append("XLA on")
+    else:
+        parts.append("XLA off" + (" (measured slower on CPUs)" if on_cpu else ""))
     return ", ".join(parts)
 
 
