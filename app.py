@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from live.bindings import Actions, load_bindings
-from live.buffers import make_buffer
+from live.buffers import add_view_arguments, make_buffer
 from live.events import add_event_arguments, events_from_arguments
 from live.recognizer import Recognizer, load_predictor
 from live.record import Recorder
@@ -88,7 +88,7 @@ def run(args):
     config, classes, predict, stream = load_predictor(args.model, args.run, live=args.mode == "live")
     detector = events_from_arguments(args, classes)
     actions = Actions(load_bindings(args.bindings, classes)) if args.bindings else None
-    buffer = make_buffer(config, args.keypoints, stream=stream is not None)
+    buffer = make_buffer(config, args.keypoints, stream=stream is not None, strides=args.strides)
     source = Source(args.source, args.width, args.height, args.fps, realtime=not (args.sync or args.fast), loop=args.loop)
 
     def on_event(event):  # in the inference thread: an action must not hold up the picture
@@ -204,6 +204,7 @@ def main(argv=None):
     parser.add_argument("--output", help="write the annotated video to this .mp4 file")
     parser.add_argument("--log", help="write a JSON line per prediction and per gesture event to this file")
     add_event_arguments(parser)
+    add_view_arguments(parser)
     parser.add_argument(
         "--bindings", metavar="FILE.json", help="what each gesture does: keys or commands (see live/bindings.py, bindings/)"
     )

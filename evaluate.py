@@ -31,7 +31,7 @@ import numpy as np
 from common.files import write_atomic
 from evaluation.scoring import CROPS, confusion_matrix, per_class, save_scores, score_clips, top_confusions, top_k_accuracy
 from evaluation.streams import combine, read_truth, score_stream, summary
-from live.buffers import make_buffer
+from live.buffers import add_view_arguments, make_buffer
 from live.events import add_event_arguments, events_from_arguments
 from live.exported import load_export
 from live.recognizer import Recognizer, load_predictor
@@ -137,6 +137,7 @@ def main(argv=None):
     parser.add_argument("--truth", metavar="TRUTH.json", help="with one --stream video: its truth (default: VIDEO.json)")
     parser.add_argument("--keypoints", metavar="MODEL.task", help="with --stream, pose_lstm runs: their MediaPipe model")
     add_event_arguments(parser)
+    add_view_arguments(parser)
     args = parser.parse_args(argv)
     if args.clips < 1:
         parser.error(f"--clips must be at least 1, got {args.clips}")
@@ -164,12 +165,12 @@ def main(argv=None):
     return metrics
 
 
-def run_stream(video, predictor, detector, keypoints=None):
+def run_stream(video, predictor, detector, keypoints=None, strides=None):
     """The events the app's recognition path fires on `video`, every frame taken in order."""
     config, classes, predict, stream = predictor
     if stream is not None:
         stream.reset()
-    buffer = make_buffer(config, keypoints, stream=stream is not None)
+    buffer = make_buffer(config, keypoints, stream=stream is not None, strides=strides)
     recognizer = Recognizer(predict, config, classes, detector, background=False, buffer=buffer, stream=stream)
     source = Source(video, realtime=False)
     try:
@@ -190,13 +191,13 @@ def measure_streams(args):
     truths = [read_truth(args.truth or f"{video}.json") for video in args.stream]  # every file checked before the work
     results = {}
     for video, truth in zip(args.stream, truths):
-        events = run_stream(video, predictor, events_from_arguments(args, predictor[1]), args.keypoints)
+        events = run_stream(video, predictor, events_from_arguments(args, predictor[1]), args.keypoints, args.strides)
         results[video] = score_stream(events, truth)
         print(f"{video}: {summary(results[video])}")
     overall = combine(list(results.values()))
     if len(results) > 1:
         print(f"all {len(results)} streams: {summary(overall)}")
-    settings = {name: getattr(args, name) for name in ("threshold", "release", "cooldown", "smoothing", "background")}
+    settings = {name: getattr(args, name) for name in ("threshold", "release", "cooldown", "smoothing", "background", "strides")}
     written = Path(f"{args.model}.streams.json") if args.model else Path(args.run) / "streams.json"
     report = {"overall": overall, "streams": results, "events": settings}
     write_atomic(written, json.dumps(report, indent=1) + "\n")

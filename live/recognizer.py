@@ -32,7 +32,7 @@ class Recognizer:
     def __init__(
         self, predict, config, classes, detector=None, background=True, buffer=None, on_event=None, every=1, stream=None
     ):
-        """`predict` maps a clip (1, time, height, width, channels) to probabilities (1, classes);
+        """`predict` maps clips (views, time, height, width, channels) to probabilities (views, classes);
         `detector` (an events.GestureEvents) smooths them and finds gesture events, each handed to
         `on_event`; `buffer` (default: the run's frames or flow) turns source frames into clips;
         a prediction starts on every `every`-th frame the model takes, when the model is free.
@@ -66,25 +66,25 @@ class Recognizer:
     def add(self, frame, index, timestamp):
         """Offers a source frame; keeps it if it is due (or any, where the buffer slides), and starts
         a prediction when the clip is ready and the model free."""
-        if self.background and getattr(self.buffer, "slides", False) and not self.sequential:
-            if not self.buffer.add(frame, timestamp):  # not enough frames yet
+        if getattr(self.buffer, "slides", False) and not self.sequential:  # it takes every frame, with its time
+            ready = self.buffer.add(frame, timestamp)
+            if not ready or not (self.background or self.pacer.due(timestamp)):  # headless: one every `period`
                 return
-        else:
-            if not self.pacer.due(timestamp) or not self.buffer.add(frame):  # not due, or not enough frames yet
-                return
+        elif not self.pacer.due(timestamp) or not self.buffer.add(frame):  # not due, or not enough frames yet
+            return
         self.taken += 1
         if (self.taken - 1) % self.every and not self.sequential:
             return
         restart = self.sequential and self.pacer.restarted  # a stream's frames must be `period` apart
         if not self.background:
-            self._run(self.buffer.clip()[None], index, timestamp, restart)
+            self._run(self.buffer.views(), index, timestamp, restart)
             return
         with self.lock:
             if self.error is not None:
                 raise self.error
             if (self.busy or self.jobs) and not self.sequential:  # the model is busy: no clip is built for it
                 return
-        clip = self.buffer.clip()[None]  # (1, time, height, width, channels); only this thread hands out jobs
+        clip = self.buffer.views()  # (views, time, height, width, channels); only this thread hands out jobs
         with self.lock:
             while len(self.jobs) >= BACKLOG and self.error is None:  # a stream needs every frame: wait for it
                 self.wake.wait(timeout=1)
@@ -117,7 +117,7 @@ class Recognizer:
                 self.stream.reset()
             probabilities = self.stream.step(clip[0, 0])
         else:
-            probabilities = np.asarray(self.predict(clip))[0]
+            probabilities = np.asarray(self.predict(clip)).mean(axis=0)  # the views' scores averaged
         self.latencies.append(time.perf_counter() - started)
         if probabilities is None:  # a stream before its first whole clip
             return

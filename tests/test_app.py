@@ -97,13 +97,21 @@ def test_threshold_and_smoothing():
     assert recognizer.state()[0] is None  # below the threshold nothing is shown
 
 
-def test_frames_are_taken_at_the_training_rate():
-    config = {"size": 8, "channels": 1, "stride": 2, "fps": 12, "frames": 100}
-    recognizer = Recognizer(None, config, ["a", "b"], background=False)  # never fills: no prediction
-    frame = np.zeros((20, 20, 3), np.uint8)
-    for index in range(60):  # two seconds of a 30 fps camera
-        recognizer.add(frame, index, index / 30)
-    assert len(recognizer.buffer.frames) == 12  # 6 frames per second, as in training
+def test_frames_are_seen_at_the_training_rate_and_one_stride_less_their_scores_averaged():
+    config = {"size": 4, "channels": 1, "stride": 2, "fps": 12, "frames": 4}
+    seen = []
+
+    def predict(clips):  # the frames' numbers, per view; a score per view
+        seen.append(np.round((clips[:, :, 0, 0, 0] + 1) * 127.5).astype(int).tolist())
+        return np.array([[0.2, 0.8], [0.6, 0.4]])
+
+    recognizer = Recognizer(predict, config, ["a", "b"], background=False)
+    for index in range(60):  # two seconds of a 30 fps camera, frame n showing the value n
+        recognizer.add(np.full((8, 8, 3), index, np.uint8), index, index / 30)
+    assert len(seen) == 9  # from 0.5 s, when the longer view is full, 6 a second as in training
+    assert seen[0] == [[7, 10, 12, 15], [0, 5, 10, 15]]  # 1/12 s and 1/6 s apart, both ending at the newest frame
+    assert seen[-1] == [[47, 50, 52, 55], [40, 45, 50, 55]]
+    np.testing.assert_allclose(recognizer.latest[2], [0.4, 0.6])
 
 
 def test_a_camera_that_cannot_be_opened_suggests_a_file(trained_run):
