@@ -73,8 +73,8 @@ def convert(checkpoint_path, model, out, classes=None, seed=0):
     frames, size, _, channels = found.input_shape
     print(f"Saved {out}. Fine-tune from it at the checkpoint's input size, e.g.:")
     print(
-        f"  python train.py --model {found.model} --weights {out} --frames {frames} --size {size} --channels {min(channels, 3)}"
-        + (" --modality flow --flow-pairs 1" if channels == 2 else "")
+        f"  python train.py --model {found.model} --weights {out} --frames {frames} --size {size} "
+        + ("--modality flow --flow-pairs 1" if channels == 2 else f"--channels {channels}")
         + " --freeze-backbone-epochs 2 --data DATA"
     )
     return built, found, placement

@@ -175,7 +175,7 @@ def describe(tensors, layout):
         raise ValueError(
             f"{expected['lateral_stem_conv']} {shape}: a SlowFast R50 checkpoint has a lateral convolution of 5 or 7 frames here."
         )
-    lateral_norm = expected["lateral_stem_bn"] in tensors
+    lateral_norm = layout != "mmaction2" or expected["lateral_stem_bn"] in tensors  # MMAction2's laterals: bare by default
     head = tensors.get(expected["predictions"])
     num_classes = None if head is None else int(head.shape[0])
     variant = VARIANTS[lateral.shape[2], lateral_norm]
