@@ -120,6 +120,16 @@ def compare(config, frames, size, folder):
         f"{'the same' if same_top else 'DIFFERENT'}); goal 1e-4: {'met' if difference <= 1e-4 else 'NOT met'}"
     )
     print(f"  forward pass: pytorchvideo {float(reference['seconds']):.1f} s, Keras {seconds:.1f} s (1 clip, first call)")
+    if config == "4x16":  # the same weights in slowfast_r50 as it is: TensorFlow's padding, every alpha-th frame
+        from pretrained import placing
+
+        plain = network.build_model("slowfast_r50", input_shape=(frames, size, size, 3), num_classes=400)
+        placing.place(plain, placing.read_checkpoint(folder / "pytorchvideo.pyth"))
+        features = keras.Model(plain.input, plain.get_layer(network.SLOWFAST_BACKBONE_OUTPUT).output)(clip, training=False)
+        plain_logits = keras.ops.convert_to_numpy(features) @ kernel + bias
+        top = "the same" if int(plain_logits.argmax()) == int(reference["logits"].argmax()) else "different"
+        plain_difference = np.abs(plain_logits - reference["logits"]).max()
+        print(f"  slowfast_r50 as it is, same weights: largest logit difference {plain_difference:.2e}, top-1 {top}")
     return difference
 
 
