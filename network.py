@@ -13,6 +13,7 @@ backbones of `nets/backbones.py`. The project's own layers live in `nets/layers.
 import keras
 from keras import layers
 
+from nets import weights as weights_file
 from nets.backbones import imagenet_backbone
 from nets.i3d import i3d
 from nets.layers import EveryNthFrame, FrameMaxPool, FrameStackConv3D, FusedBatchNormalization, TwoClassProbabilities
@@ -22,6 +23,9 @@ from nets.streaming import tsm_mobilenet
 # output is 4x wider); the fast pathway has `beta` of every width. `temporal` is the temporal
 # kernel of each stage's first convolution in the slow pathway (1 = no temporal mixing; the
 # paper keeps res2 and res3 spatial), the fast pathway always uses 3.
+SLOWFAST_R50 = dict(
+    depths=(3, 4, 6, 3), widths=(64, 128, 256, 512), stem_width=64, temporal=(1, 1, 3, 3), beta=1 / 8, dropout=0.5
+)
 SLOWFAST_VARIANTS = {
     # Small enough to train on a laptop CPU at 16x112x112x1 in minutes.
     "slowfast": dict(
@@ -33,84 +37,142 @@ SLOWFAST_VARIANTS = {
         beta=1 / 4,
         dropout=0.3,
     ),
-    # The paper's SlowFast 4x16, R50: 34.48 M trainable parameters at 32x224x224x3 and 400 classes.
-    "slowfast_r50": dict(
-        depths=(3, 4, 6, 3),
-        widths=(64, 128, 256, 512),
-        stem_width=64,
-        temporal=(1, 1, 3, 3),
-        alpha=8,
-        beta=1 / 8,
-        dropout=0.5,
-    ),
+    # The paper's SlowFast 4x16, R50: 34,480,216 trainable parameters at 32x224x224x3 and 400 classes.
+    "slowfast_r50": dict(SLOWFAST_R50, alpha=8),
+    # The networks of the published Kinetics-400 checkpoints, to start from them (convert_weights.py): the
+    # same R50, padded as PyTorch pads, so converted weights give the checkpoint's own outputs. PySlowFast's
+    # and pytorchvideo's 4x16 (34,480,216 parameters) and 8x8 (the pytorchvideo hub's slowfast_r50: alpha 4,
+    # 7-frame laterals, 34,566,488) spread the slow frames over the clip as their loaders do; MMAction2's take
+    # every alpha-th frame, and their laterals have no batch norm and ReLU (928 parameters fewer).
+    "slowfast_r50_4x16": dict(SLOWFAST_R50, alpha=8, padding="torch", slow_frames="spread"),
+    "slowfast_r50_8x8": dict(SLOWFAST_R50, alpha=4, fusion_kernel=7, padding="torch", slow_frames="spread"),
+    "slowfast_r50_4x16_mmaction": dict(SLOWFAST_R50, alpha=8, padding="torch", lateral_norm=False),
+    "slowfast_r50_8x8_mmaction": dict(SLOWFAST_R50, alpha=4, fusion_kernel=7, padding="torch", lateral_norm=False),
 }
 FUSION_CHANNEL_RATIO = 2  # a lateral connection outputs 2 * beta * C channels
-FUSION_KERNEL = 5  # temporal kernel of the lateral convolution
+SLOWFAST_BACKBONE_OUTPUT = "pathways"  # the pooled pathways, concatenated; dropout and `predictions` are the head
 
 
-def conv_bn(x, filters, kernel, strides=(1, 1, 1), relu=True, name=None):
-    x = FrameStackConv3D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+def triple(size):
+    return (size,) * 3 if isinstance(size, int) else tuple(size)
+
+
+def conv_bn(x, filters, kernel, strides=(1, 1, 1), relu=True, norm=True, padding="same", name=None):
+    """Convolution without bias, batch norm, ReLU. With padding="torch" a strided convolution pads
+    `kernel // 2` frames and pixels on both sides, as PyTorch does, where TensorFlow's "same" pads unevenly
+    (0 before and 1 after a 3x3 of stride 2 on an even size); unstrided odd kernels pad alike either way."""
+    kernel, strides = triple(kernel), triple(strides)
+    if padding == "torch" and any(k > 1 and s > 1 for k, s in zip(kernel, strides)):
+        x = layers.ZeroPadding3D([(k // 2, k // 2) for k in kernel], name=f"{name}_pad")(x)
+        padding = "valid"
+    x = FrameStackConv3D(
+        filters, kernel, strides=strides, padding="same" if padding == "torch" else padding, use_bias=False, name=f"{name}_conv"
+    )(x)
+    if not norm:
+        return x
     x = FusedBatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
-def bottleneck(x, width, temporal_kernel, spatial_stride, name):
+def bottleneck(x, width, temporal_kernel, spatial_stride, padding, name):
     """ResNet bottleneck: (t x 1 x 1, width), (1 x 3 x 3, width), (1 x 1 x 1, 4 * width)."""
     out_channels = 4 * width
     strides = (1, spatial_stride, spatial_stride)
     shortcut = x
     if x.shape[-1] != out_channels or spatial_stride != 1:
         shortcut = conv_bn(x, out_channels, 1, strides, relu=False, name=f"{name}_shortcut")
-    x = conv_bn(x, width, (temporal_kernel, 1, 1), name=f"{name}_a")
-    x = conv_bn(x, width, (1, 3, 3), strides, name=f"{name}_b")
+    x = conv_bn(x, width, (temporal_kernel, 1, 1), padding=padding, name=f"{name}_a")
+    x = conv_bn(x, width, (1, 3, 3), strides, padding=padding, name=f"{name}_b")
     x = conv_bn(x, out_channels, 1, relu=False, name=f"{name}_c")
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return layers.ReLU(name=f"{name}_out")(x)
 
 
-def lateral(slow, fast, alpha, name):
-    """Fuses fast into slow: a time-strided convolution (5 x 1 x 1, stride alpha), concatenated."""
-    fused = conv_bn(fast, FUSION_CHANNEL_RATIO * fast.shape[-1], (FUSION_KERNEL, 1, 1), (alpha, 1, 1), name=name)
+def lateral(slow, fast, alpha, kernel, norm, padding, name):
+    """Fuses fast into slow: a time-strided convolution (kernel x 1 x 1, stride alpha), concatenated.
+    With norm=False (MMAction2's laterals) the convolution alone, without batch norm and ReLU."""
+    fused = conv_bn(
+        fast, FUSION_CHANNEL_RATIO * fast.shape[-1], (kernel, 1, 1), (alpha, 1, 1), norm=norm, padding=padding, name=name
+    )
     return layers.Concatenate(name=f"{name}_concat")([slow, fused])
 
 
-def slowfast(input_shape, num_classes, depths, widths, stem_width, temporal, alpha, beta, dropout=0.5, name="slowfast"):
+def stem_pool(x, padding, name):
+    """3x3 max pooling of stride 2 on every frame. PyTorch pads one pixel on each side; zeros do that here,
+    since the pooled values come out of a ReLU."""
+    if padding == "torch":
+        x = layers.ZeroPadding3D(((0, 0), (1, 1), (1, 1)), name=f"{name}_pad")(x)
+        return FrameMaxPool(padding="valid", name=name)(x)
+    return FrameMaxPool(name=name)(x)
+
+
+def slowfast(
+    input_shape,
+    num_classes,
+    depths,
+    widths,
+    stem_width,
+    temporal,
+    alpha,
+    beta,
+    dropout=0.5,
+    fusion_kernel=5,
+    lateral_norm=True,
+    padding="same",
+    slow_frames="strided",
+    weights=None,
+    name="slowfast",
+):
     """SlowFast networks (Feichtenhofer, Fan, Malik and He, ICCV 2019, arXiv:1812.03982).
 
     A slow pathway sees every alpha-th frame with full channel width; a fast pathway sees all
-    frames with beta of the channels. Lateral connections fuse the fast pathway into the slow
-    one after the stem and after res2, res3 and res4; both are pooled and concatenated before
-    the classifier. The clip input holds the fast pathway's frames: the model takes every
-    alpha-th of them for the slow pathway itself. Every operation is one LiteRT runs natively
-    (export.py), so the stem pools each frame in 2D rather than with a 3D pooling.
+    frames with beta of the channels. Lateral connections (a `fusion_kernel` x 1 x 1 convolution of
+    stride alpha, then batch norm and ReLU unless lateral_norm=False) fuse the fast pathway into the
+    slow one after the stem and after res2, res3 and res4; both are pooled and concatenated before
+    the classifier. The clip input holds the fast pathway's frames: the model takes the slow pathway's
+    from them itself, every alpha-th (slow_frames="strided": 0, 8, 16, 24 of 32 for alpha 8, as MMAction2)
+    or spread from the first to the last ("spread": 0, 10, 20, 31, as PySlowFast). Every operation is one LiteRT
+    runs natively (export.py), so the stem pools each frame in 2D rather than with a 3D pooling.
+    `padding` is "same" (TensorFlow's) or "torch" (PyTorch's, for converted checkpoints; see conv_bn).
+    `weights` is None or a `.weights.h5` file of the same variant (convert_weights.py writes them);
+    a file with another number of classes loads the backbone.
     """
+    if padding not in ("same", "torch") or slow_frames not in ("strided", "spread"):
+        raise ValueError(
+            f"{name} takes padding 'same' or 'torch' and slow_frames 'strided' or 'spread', got {padding!r}, {slow_frames!r}."
+        )
     num_frames = input_shape[0]
-    if num_frames < alpha:
-        raise ValueError(f"{name} needs at least alpha={alpha} frames per clip, got input_shape={input_shape}.")
+    if num_frames < alpha or (slow_frames == "spread" and num_frames % alpha):
+        needs = "a multiple of" if slow_frames == "spread" else "at least"
+        raise ValueError(f"{name} needs {needs} alpha={alpha} frames per clip, got input_shape={input_shape}.")
     clip = keras.Input(shape=input_shape, name="clip")  # (batch, time, height, width, channels)
-    slow = EveryNthFrame(alpha, name="slow_frames")(clip)
+    slow = EveryNthFrame(alpha, spread=slow_frames == "spread", name="slow_frames")(clip)
     fast_width = lambda width: max(1, int(round(width * beta)))  # noqa: E731
+    fuse = dict(alpha=alpha, kernel=fusion_kernel, norm=lateral_norm, padding=padding)
 
-    slow = conv_bn(slow, stem_width, (1, 7, 7), (1, 2, 2), name="slow_stem")
-    fast = conv_bn(clip, fast_width(stem_width), (5, 7, 7), (1, 2, 2), name="fast_stem")
-    slow = FrameMaxPool(name="slow_stem_pool")(slow)
-    fast = FrameMaxPool(name="fast_stem_pool")(fast)
-    slow = lateral(slow, fast, alpha, name="lateral_stem")
+    slow = conv_bn(slow, stem_width, (1, 7, 7), (1, 2, 2), padding=padding, name="slow_stem")
+    fast = conv_bn(clip, fast_width(stem_width), (5, 7, 7), (1, 2, 2), padding=padding, name="fast_stem")
+    slow = stem_pool(slow, padding, name="slow_stem_pool")
+    fast = stem_pool(fast, padding, name="fast_stem_pool")
+    slow = lateral(slow, fast, name="lateral_stem", **fuse)
 
     for stage, (depth, width, slow_temporal) in enumerate(zip(depths, widths, temporal), start=2):
         for block in range(depth):
             stride = 2 if stage > 2 and block == 0 else 1
-            slow = bottleneck(slow, width, slow_temporal, stride, name=f"slow_res{stage}_block{block + 1}")
-            fast = bottleneck(fast, fast_width(width), 3, stride, name=f"fast_res{stage}_block{block + 1}")
+            slow = bottleneck(slow, width, slow_temporal, stride, padding, name=f"slow_res{stage}_block{block + 1}")
+            fast = bottleneck(fast, fast_width(width), 3, stride, padding, name=f"fast_res{stage}_block{block + 1}")
         if stage < 2 + len(depths) - 1:
-            slow = lateral(slow, fast, alpha, name=f"lateral_res{stage}")
+            slow = lateral(slow, fast, name=f"lateral_res{stage}", **fuse)
 
     slow = layers.GlobalAveragePooling3D(name="slow_pool")(slow)
     fast = layers.GlobalAveragePooling3D(name="fast_pool")(fast)
-    x = layers.Concatenate(name="pathways")([slow, fast])
+    x = layers.Concatenate(name=SLOWFAST_BACKBONE_OUTPUT)([slow, fast])
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
-    return keras.Model(clip, outputs, name=name)
+    model = keras.Model(clip, outputs, name=name)
+    if weights is not None:
+        weights_file.load_weights(model, weights, SLOWFAST_BACKBONE_OUTPUT, family="SlowFast")
+    return model
 
 
 def _slowfast_builder(variant):
@@ -220,6 +282,7 @@ MODELS["two_stream"] = two_stream
 MODELS["pose_lstm"] = pose_lstm
 MODELS["tsm_mobilenet"] = tsm_mobilenet
 PRETRAINED = {"mobilenet_lstm", "mobilenet_gru", "two_stream", "i3d", "tsm_mobilenet"}  # the models that take weights=
+PRETRAINED |= {name for name in SLOWFAST_VARIANTS if name.startswith("slowfast_r50")}  # files of convert_weights.py
 IMAGENET = {"mobilenet_lstm", "mobilenet_gru", "two_stream", "tsm_mobilenet"}  # of those, with ImageNet weights in Keras
 STREAMING = {"tsm_mobilenet"}  # also run frame by frame (nets/streaming.py)
 KEYPOINT_MODELS = {"pose_lstm"}  # input (frames, joints * 2) instead of a clip

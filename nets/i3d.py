@@ -10,12 +10,10 @@ else is the backbone, which ends in the concatenation `Mixed_5c`. A trainer free
 by name, and `weights=` loads a file whose head has another number of classes.
 """
 
-import os
-import warnings
-
 import keras
 from keras import layers
 
+from nets import weights as weights_file
 from nets.layers import FrameStackConv3D, FusedBatchNormalization
 
 # Inception module widths, as in GoogLeNet's table 1 (Szegedy et al. 2015), which I3D keeps:
@@ -146,32 +144,4 @@ def i3d(input_shape, num_classes, dropout=0.5, weights=None, name="i3d"):
 
 def load_weights(model, path):
     """Loads the whole model from `path`, or only the backbone when the file's head differs."""
-    if str(path) in ("imagenet", "kinetics"):
-        raise ValueError(
-            f"There are no Keras-hosted {path} weights for I3D. Pass the path of a converted weights file "
-            "(a .weights.h5 saved from this builder), or weights=None to train from scratch."
-        )
-    if not os.path.isfile(path):
-        raise ValueError(f"I3D weights file {str(path)!r} does not exist. Pass an existing .weights.h5 file, or none.")
-    # A model of the backbone alone shares its layers with `model`, so loading it fills `model`. Its layers
-    # come in the same order as in the whole model, the order Keras matches a file's weights by, and the
-    # file's head weights are left unread.
-    backbone_model = keras.Model(model.input, model.get_layer(BACKBONE_OUTPUT).output)
-    # Keras warns about each layer it could not fill before it raises; the error below says it all.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            model.load_weights(path)
-            return
-        except Exception:  # most often a head for another number of classes: load the backbone alone
-            pass
-        try:
-            backbone_model.load_weights(path)
-        except Exception as error:
-            # Keras's message ends in the variable's values; the layer and the two shapes come first.
-            reason = " ".join(str(error).split("Target variable:")[0].split())[:400].rstrip(".")
-            raise ValueError(
-                f"Could not load I3D weights from {str(path)!r} into {model.name} with input {model.input_shape[1:]}, "
-                f"not even its backbone: {type(error).__name__}: {reason}. The file must be a .weights.h5 (or .keras) "
-                "saved from i3d() with the same number of channels (3 for RGB, 2 for flow)."
-            ) from error
+    return weights_file.load_weights(model, path, BACKBONE_OUTPUT, family="I3D")

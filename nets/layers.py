@@ -13,21 +13,33 @@ from keras import layers, ops
 
 @keras.saving.register_keras_serializable(package="network")
 class EveryNthFrame(layers.Layer):
-    """Frames 0, step, 2 * step, ... of a clip (batch, time, ...): SlowFast's slow pathway input."""
+    """Frames 0, step, 2 * step, ... of a clip (batch, time, ...): SlowFast's slow pathway input.
 
-    def __init__(self, step, **kwargs):
+    spread=True takes `time // step` frames spread evenly from the first frame to the last instead
+    (0, 10, 20, 31 of 32 for step 8), as PySlowFast's and pytorchvideo's data loaders do."""
+
+    def __init__(self, step, spread=False, **kwargs):
         super().__init__(**kwargs)
-        self.step = step
+        self.step, self.spread = step, spread
+
+    def frames(self, count):
+        """The indices of the frames taken from a clip of `count` frames."""
+        if not self.spread:
+            return list(range(0, count, self.step))
+        taken = max(1, count // self.step)
+        return [int((count - 1) * index / max(1, taken - 1)) for index in range(taken)]  # torch.linspace(...).long()
 
     def call(self, clip):
-        return clip[:, :: self.step]
+        if not self.spread:
+            return clip[:, :: self.step]
+        return ops.take(clip, self.frames(clip.shape[1]), axis=1)
 
     def compute_output_shape(self, input_shape):
         frames = input_shape[1]
-        return (input_shape[0], None if frames is None else -(-frames // self.step), *input_shape[2:])
+        return (input_shape[0], None if frames is None else len(self.frames(frames)), *input_shape[2:])
 
-    def get_config(self):
-        return {**super().get_config(), "step": self.step}
+    def get_config(self):  # files saved before `spread` existed load with False, what they were built with
+        return {**super().get_config(), "step": self.step, "spread": self.spread}
 
 
 @keras.saving.register_keras_serializable(package="nets")
@@ -86,23 +98,34 @@ class FrameStackConv3D(layers.Conv3D):
 @keras.saving.register_keras_serializable(package="network")
 class FrameMaxPool(layers.Layer):
     """Max pooling of each frame of a clip (batch, time, height, width, channels) over `pool_size`
-    squares, `strides` apart, "same" padding: a (1, 3, 3) 3D pooling done as the 2D pooling it is."""
+    squares, `strides` apart: a (1, 3, 3) 3D pooling done as the 2D pooling it is. `padding` is "same"
+    (TensorFlow's: any padding after the frame) or "valid" (none: pad the clip first, as PyTorch does)."""
 
-    def __init__(self, pool_size=3, strides=2, **kwargs):
+    def __init__(self, pool_size=3, strides=2, padding="same", **kwargs):
         super().__init__(**kwargs)
-        self.pool_size, self.strides = pool_size, strides
+        if padding not in ("same", "valid"):
+            raise ValueError(f"FrameMaxPool padding must be 'same' or 'valid', got {padding!r}.")
+        self.pool_size, self.strides, self.padding = pool_size, strides, padding
 
     def call(self, clip):
         frames = ops.reshape(clip, (-1, *clip.shape[2:]))  # (batch * time, height, width, channels)
-        pooled = ops.max_pool(frames, self.pool_size, self.strides, padding="same")
+        pooled = ops.max_pool(frames, self.pool_size, self.strides, padding=self.padding)
         return ops.reshape(pooled, (-1, clip.shape[1], *pooled.shape[1:]))
 
     def compute_output_shape(self, input_shape):
         batch, frames, height, width, channels = input_shape
-        return (batch, frames, -(-height // self.strides), -(-width // self.strides), channels)
+        if self.padding == "same":
+            return (batch, frames, -(-height // self.strides), -(-width // self.strides), channels)
+        return (
+            batch,
+            frames,
+            (height - self.pool_size) // self.strides + 1,
+            (width - self.pool_size) // self.strides + 1,
+            channels,
+        )
 
-    def get_config(self):
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides}
+    def get_config(self):  # files saved before `padding` existed load with "same", what they were built with
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
 
 
 @keras.saving.register_keras_serializable(package="network")

@@ -102,7 +102,7 @@ def test_synthetic_keypoints_write_a_keypoint_set(tmp_path):
     assert len(rows) >= 8 and all((tmp_path / "poses_demo" / "keypoints" / f"{row['clip']}.npy").is_file() for row in rows)
 
 
-SCRIPTS = ["prepare.py", "synthetic.py", "train.py", "evaluate.py", "app.py", "export.py", "compare.py"]
+SCRIPTS = ["prepare.py", "synthetic.py", "train.py", "evaluate.py", "app.py", "export.py", "compare.py", "convert_weights.py"]
 SCRIPTS += sorted(str(path.relative_to(ROOT)) for path in (ROOT / "bench").glob("*.py"))
 
 

@@ -5,7 +5,7 @@ import ast
 from conftest import ROOT
 
 BASICS = ["common/files.py"]  # import nothing of the project
-COMMANDS = {"prepare", "train", "evaluate", "app", "export", "compare", "synthetic"}
+COMMANDS = {"prepare", "train", "evaluate", "app", "export", "compare", "synthetic", "convert_weights"}
 
 
 def project_modules():

@@ -11,12 +11,16 @@ from conftest import ROOT
 import network
 from evaluation.fusion import recurrent_fusion
 from nets import backbones
-from nets.layers import FrameStackConv3D, FusedBatchNormalization
+from nets.layers import EveryNthFrame, FrameMaxPool, FrameStackConv3D, FusedBatchNormalization
 
 # Tiny inputs per model: enough frames for the model's temporal stride, small frames.
 TINY_INPUT = {
     "slowfast": (8, 32, 32, 1),
     "slowfast_r50": (8, 32, 32, 3),
+    "slowfast_r50_4x16": (8, 32, 32, 3),
+    "slowfast_r50_8x8": (8, 32, 32, 3),
+    "slowfast_r50_4x16_mmaction": (8, 32, 32, 3),
+    "slowfast_r50_8x8_mmaction": (8, 32, 32, 3),
     "c3d": (8, 32, 32, 3),
     "mobilenet_lstm": (4, 32, 32, 1),
     "mobilenet_gru": (4, 32, 32, 3),
@@ -27,12 +31,25 @@ TINY_INPUT = {
 }
 
 
+# The published checkpoints' variants are slowfast_r50 with other options (padding, laterals, slow frames):
+# their tiny tests run those options on the small slowfast, since an R50 training step alone costs 20 s;
+# test_the_published_checkpoints_variants_have_their_parameter_counts builds them whole.
+CHECKPOINT_OPTIONS = ("alpha", "fusion_kernel", "lateral_norm", "padding", "slow_frames")
+
+
+def build_tiny(name, shape, num_classes):
+    if name.startswith("slowfast_r50_"):
+        options = {key: value for key, value in network.SLOWFAST_VARIANTS[name].items() if key in CHECKPOINT_OPTIONS}
+        return network.build_model("slowfast", input_shape=shape, num_classes=num_classes, **options)
+    return network.build_model(name, input_shape=shape, num_classes=num_classes)
+
+
 @pytest.fixture(params=sorted(network.MODELS))
 def tiny_model(request):
     keras.utils.set_random_seed(0)
     name = request.param
     shape = TINY_INPUT.get(name, (8, 32, 32, 3))
-    return name, shape, network.build_model(name, input_shape=shape, num_classes=3)
+    return name, shape, build_tiny(name, shape, num_classes=3)
 
 
 def test_every_model_has_a_tiny_input():
@@ -70,7 +87,7 @@ def test_every_saved_model_loads_in_safe_mode_in_a_fresh_interpreter(tmp_path):
     for name in sorted(network.MODELS):
         keras.utils.set_random_seed(0)
         shape = TINY_INPUT[name]
-        model = network.build_model(name, input_shape=shape, num_classes=3)
+        model = build_tiny(name, shape, num_classes=3)
         inputs = rng.uniform(-1, 1, (2, *shape)).astype("float32")
         paths.append(tmp_path / f"{name}.keras")
         model.save(paths[-1])
@@ -97,11 +114,67 @@ def test_training_lowers_the_loss_on_a_fixed_batch(tiny_model):
     assert losses[-1] < losses[0] and not np.isnan(losses).any()
 
 
-def test_slowfast_r50_has_the_papers_parameter_count():
-    """SlowFast 4x16 R50: 34.48 M parameters at 32x224x224x3 and 400 classes (PySlowFast's count)."""
-    model = network.build_model("slowfast_r50", input_shape=(32, 224, 224, 3), num_classes=400)
-    trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
-    assert trainable == pytest.approx(34.48e6, rel=0.01)
+@pytest.mark.parametrize(
+    "name, count",
+    [
+        ("slowfast_r50", 34_480_216),  # PySlowFast's SLOWFAST_4x16_R50
+        ("slowfast_r50_4x16", 34_480_216),
+        (
+            "slowfast_r50_8x8",
+            34_566_488,
+        ),  # pytorchvideo's hub slowfast_r50: 7-frame laterals, 2 * 2 * (8^2 + 32^2 + 64^2 + 128^2) more
+        (
+            "slowfast_r50_4x16_mmaction",
+            34_479_288,
+        ),  # MMAction2's model card: no lateral batch norm, 2 * (16 + 64 + 128 + 256) fewer
+        ("slowfast_r50_8x8_mmaction", 34_565_560),
+    ],
+)
+def test_the_published_checkpoints_variants_have_their_parameter_counts(name, count):
+    """SlowFast R50 at 32x224x224x3 and 400 classes, as PySlowFast, pytorchvideo and MMAction2 count them."""
+    model = network.build_model(name, input_shape=(32, 224, 224, 3), num_classes=400)
+    assert sum(int(np.prod(weight.shape)) for weight in model.trainable_weights) == count
+    torch_padded = name != "slowfast_r50"
+    assert any(layer.name == "slow_res3_block1_b_pad" for layer in model.layers) == torch_padded
+    assert ("lateral_stem_bn" in [layer.name for layer in model.layers]) == (not name.endswith("_mmaction"))
+
+
+def test_slow_frames_are_taken_as_the_checkpoints_loaders_take_them():
+    """PySlowFast's and pytorchvideo's loaders spread the slow frames (torch.linspace(0, T - 1, T // alpha).long())."""
+    assert EveryNthFrame(8, spread=True).frames(32) == [0, 10, 20, 31]
+    assert EveryNthFrame(4, spread=True).frames(32) == [0, 4, 8, 13, 17, 22, 26, 31]
+    assert EveryNthFrame(8).frames(32) == [0, 8, 16, 24]  # MMAction2's and the project's own
+    clip = np.arange(32, dtype="float32").reshape(1, 32, 1, 1, 1)
+    assert keras.ops.convert_to_numpy(EveryNthFrame(8, spread=True)(clip)).ravel().tolist() == [0, 10, 20, 31]
+    model = network.build_model("slowfast_r50_8x8", input_shape=(16, 32, 32, 3), num_classes=5)
+    assert model.get_layer("slow_frames").output.shape[1] == model.get_layer("lateral_stem_conv").output.shape[1] == 4
+    with pytest.raises(ValueError, match="a multiple of alpha=4"):
+        network.build_model("slowfast_r50_8x8", input_shape=(18, 32, 32, 3), num_classes=5)
+
+
+def test_layers_saved_before_their_new_options_load_as_they_were_built():
+    """A .keras file written before FrameMaxPool's padding and EveryNthFrame's spread has neither in its config."""
+    assert FrameMaxPool.from_config({"name": "pool", "pool_size": 3, "strides": 2}).padding == "same"
+    assert EveryNthFrame.from_config({"name": "slow_frames", "step": 4}).spread is False
+    pooled = FrameMaxPool(padding="valid")(np.ones((1, 2, 9, 9, 1), "float32"))
+    assert tuple(pooled.shape) == FrameMaxPool(padding="valid").compute_output_shape((1, 2, 9, 9, 1)) == (1, 2, 4, 4, 1)
+
+
+def test_torch_padding_pads_strided_convolutions_evenly():
+    """TensorFlow's "same" pads a 3x3 of stride 2 on an even size 0 before and 1 after, PyTorch 1 and 1: with a
+    kernel that reads only its top-left tap, output (i, j) is pixel (2i, 2j) in one and (2i - 1, 2j - 1) in the other."""
+    x = keras.Input((2, 8, 8, 1))
+    same = network.conv_bn(x, 1, (1, 3, 3), (1, 2, 2), relu=False, norm=False, name="same")
+    torch = network.conv_bn(x, 1, (1, 3, 3), (1, 2, 2), relu=False, norm=False, padding="torch", name="torch")
+    model = keras.Model(x, [same, torch])
+    top_left = np.zeros((1, 3, 3, 1, 1), "float32")
+    top_left[0, 0, 0] = 1.0
+    model.get_layer("same_conv").set_weights([top_left])
+    model.get_layer("torch_conv").set_weights([top_left])
+    image = np.arange(64, dtype="float32").reshape(1, 1, 8, 8, 1).repeat(2, axis=1)  # pixel (r, c) = 8r + c
+    same_out, torch_out = (keras.ops.convert_to_numpy(value)[0, 0, :, :, 0] for value in model(image))
+    assert (same_out[1, 1], same_out[0, 1]) == (18, 2)
+    assert (torch_out[1, 1], torch_out[0, 1], torch_out[2, 3]) == (9, 0, 8 * 3 + 5)  # (1, 1), padding, (3, 5)
 
 
 def test_slowfast_has_two_pathways_with_lateral_connections():
