@@ -177,7 +177,7 @@ def lost_worker_message(error, epoch, epochs):
     who = ", ".join(f"{job} {index} ({addresses[job, index]})" for job, index in lost) or "another worker"
     skipped = ("Graph execution error", "Detected at node", "File ", "[[", "The error could be", "Additional GRPC")
     reasons = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(skipped)]
-    reason = " ".join(reasons[:2])[:300] or type(error).__name__
+    reason = " ".join(reasons[:2]).removeprefix("Collective ops is aborted by: ")[:160] or type(error).__name__
     return (
         f"Lost {who} during epoch {epoch + 1} of {epochs} ({reason}). Start the same command again on "
         f"every worker: it resumes from the last completed epoch (epoch {epoch} here)."
