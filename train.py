@@ -5,6 +5,7 @@
     python train.py --data data --lr-schedule 2e-3:20,1e-4:10   # both phases in one process
     python train.py --data data --epochs 30 --decay constant --plateau 3 --early-stopping 6   # the rate cut on a plateau
     python train.py --data data --distribute auto --mixed-precision   # every local GPU (see training/distribute.py)
+    python train.py --data data --distribute multiworker   # on every machine TF_CONFIG names (see training/loop.py)
 
 Writes the run folder (default `model/`; see training/runs.py): config.json, classes.json, model.keras (the
 best epoch), checkpoint/, history.csv (every epoch's learning rate and losses) and chart.png.
@@ -315,7 +316,8 @@ def make_parser():
         "--distribute",
         default="auto",
         choices=distribute.STRATEGIES,
-        help="auto: every local GPU, else one device; mirrored; multiworker (the machines of TF_CONFIG); none (default: auto)",
+        help="auto: every local GPU, else one device; mirrored; multiworker (the machines TF_CONFIG names, "
+        "the same command on each); none (default: auto)",
     )
     parser.add_argument(
         "--mixed-precision",

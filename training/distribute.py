@@ -2,13 +2,15 @@
 
     train.py --distribute auto          several GPUs: all of them; else one device
     train.py --distribute mirrored      MirroredStrategy over the local GPUs
-    train.py --distribute multiworker   MultiWorkerMirroredStrategy over the machines TF_CONFIG names
+    train.py --distribute multiworker   MultiWorkerMirroredStrategy over the machines TF_CONFIG names,
+                                        trained by training/loop.py (Keras's fit cannot run there)
     train.py --mixed-precision          float16 on GPUs (bfloat16 on CPUs); weights and outputs stay float32
 
 `--batch-size` is the global batch: each of N replicas gets batch/N clips of every batch, and the
 gradients are summed across them, so a run trains the same way on 1 GPU or 8. Batch normalisation
 then averages its statistics over the global batch too (synchronised), so the result does not
-depend on how many devices computed it.
+depend on how many devices computed it. Across machines, each worker loads its own share of every
+global batch (`worker_shard`), and worker 0 (the chief) alone writes the run folder (`is_chief`).
 """
 
 import json
