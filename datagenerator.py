@@ -11,7 +11,8 @@
 
 Training sampling jitters the temporal start and stride and applies one random transform per
 clip (rotation, zoom, shift, brightness, contrast) to all its frames alike; the randomness comes
-from a generator seeded by (seed, epoch, batch), so any batch can be reproduced. Validation
+from a generator seeded by (seed, epoch, batch, place in the batch), so any batch, or any part of one,
+can be reproduced: a worker of a multi-machine run (`shard`) loads only its own clips of every batch. Validation
 sampling is centred and deterministic, without augmentation. A flow clip has `num_frames` stacks
 (1 for a two-stream motion stream, 16 of 1 pair for I3D on flow), each of `flow_pairs` consecutive
 flow images; a keypoint clip is moved and scaled at random as a whole. Flips are off by default: they
@@ -134,6 +135,8 @@ class ClipDataset(keras.utils.PyDataset):
             0.5 centred, 1 last frames) and which part of the frame it sees (see `crop_view`).
         multiple: each epoch uses a multiple of this many clips, so every batch splits evenly over this
             many tf.distribute replicas; the few left over are the last of the epoch's order.
+        shard: (index, count): this process loads only the index-th of `count` equal parts of every
+            batch (a worker's share of the global batch); `multiple` must be a multiple of `count`.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` for `PyDataset`.
     """
 
@@ -156,6 +159,7 @@ class ClipDataset(keras.utils.PyDataset):
         position=0.5,
         crop=None,
         multiple=1,
+        shard=(0, 1),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -189,6 +193,12 @@ class ClipDataset(keras.utils.PyDataset):
         self.num_clips = len(self.rows) - len(self.rows) % multiple
         if not self.num_clips:
             raise ValueError(f"Split {split!r} of {data_dir} has {len(self.rows)} clips, fewer than the {multiple} replicas.")
+        if not 0 <= shard[0] < shard[1] or batch_size % shard[1] or multiple % shard[1]:
+            raise ValueError(
+                f"shard {tuple(shard)} must be (index, count) with 0 <= index < count, and count must divide the "
+                f"batch size ({batch_size}) and the multiple ({multiple}) so that every batch splits evenly."
+            )
+        self.shard = tuple(shard)
 
     def __len__(self):
         return -(-self.num_clips // self.batch_size)
@@ -206,9 +216,16 @@ class ClipDataset(keras.utils.PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"Batch {index} out of range for {len(self)} batches.")
         members = self.order()[index * self.batch_size : min(self.num_clips, (index + 1) * self.batch_size)]
-        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
-        clips = np.stack([self.load_clip(i, rng) for i in members])
-        return clips, self.labels[members]
+        part, parts = self.shard
+        share = len(members) // parts
+        places = range(part * share, (part + 1) * share)  # the whole batch unless sharded
+        clips = np.stack([self.load_clip(members[place], self.clip_rng(index, place)) for place in places])
+        return clips, self.labels[members[places.start : places.stop]]
+
+    def clip_rng(self, index, place):
+        """The generator of one clip's augmentation, or None without; each clip has its own, so that a
+        worker's share of a batch is drawn exactly as in the whole batch."""
+        return np.random.default_rng([self.seed, self.epoch, index, place]) if self.augment else None
 
     def load_clip(self, i, rng=None):
         """(num_frames, height, width, channels) float32 of clip number i, or its flow or keypoints."""

@@ -5,6 +5,7 @@
     python train.py --data data --lr-schedule 2e-3:20,1e-4:10   # both phases in one process
     python train.py --data data --epochs 30 --decay constant --plateau 3 --early-stopping 6   # the rate cut on a plateau
     python train.py --data data --distribute auto --mixed-precision   # every local GPU (see training/distribute.py)
+    python train.py --data data --distribute multiworker   # on every machine TF_CONFIG names (see training/loop.py)
 
 Writes the run folder (default `model/`; see training/runs.py): config.json, classes.json, model.keras (the
 best epoch), checkpoint/, history.csv (every epoch's learning rate and losses) and chart.png.
@@ -28,7 +29,7 @@ import numpy as np
 from clips.index import read_classes, read_index
 from common.files import write_atomic, write_csv
 from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, MODELS, PRETRAINED, build_model, set_backbone_trainable
-from training import distribute, lr_schedule
+from training import distribute, loop, lr_schedule
 from training.runs import (
     HISTORY_COLUMNS,
     RUN_DEFAULTS,
@@ -180,13 +181,19 @@ def train(args):
     schedule = schedule_of(args)
     strategy = distribute.make_strategy(args.distribute)  # first: a multi-worker strategy must precede other TF work
     chief = distribute.is_chief(strategy)  # the one process that writes the run folder
+    across_machines = distribute.across_machines(strategy)
     run_dir = Path(args.run)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if args.fresh and chief:  # the run's own files only: the folder may hold the user's
-        for name in RUN_FILES:
-            path = run_dir / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    state = recover_checkpoint(run_dir) if chief else read_state(run_dir)
+    if chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if args.fresh:  # the run's own files only: the folder may hold the user's
+            for name in RUN_FILES:
+                path = run_dir / name
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        state = recover_checkpoint(run_dir)
+    distribute.wait_for_all_workers(strategy)  # the other workers read the run folder once the chief has recovered it
+    if not chief:
+        state = read_state(run_dir)
+    distribute.agree_across_workers(strategy, state["epoch"] if state else 0)
     config, classes = resolve_config(args, run_dir, state)
     batch_size, note = distribute.global_batch(config["batch_size"], strategy)  # the config keeps the one asked
     if note:
@@ -210,10 +217,13 @@ def train(args):
     initial_epoch, final_epoch, first = state["epoch"], invocation["to_epoch"], invocation["from_epoch"] - 1
 
     replicas = strategy.num_replicas_in_sync
-    loading = dict(batch_size=batch_size, workers=args.workers, multiple=replicas)
+    loading = dict(batch_size=batch_size, workers=args.workers, multiple=replicas, shard=distribute.worker_shard(strategy))
     train_data = run_dataset(config, "train", epoch=initial_epoch, **loading)
     validation_data = run_dataset(config, "validation", **loading)
     where = f"{replicas} replicas ({type(strategy).__name__})" if replicas > 1 else "1 device"
+    if across_machines:
+        index, workers = distribute.worker_shard(strategy)
+        where = f"{replicas} replicas of {workers} workers (MultiWorkerMirroredStrategy; this is worker {index})"
     resuming = " (resuming the interrupted invocation)" if resumed else ""
     print(
         f"Training {config['model']} ({model.count_params():,} parameters) on {train_data.num_clips} clips, "
@@ -221,6 +231,8 @@ def train(args):
         f"batch {batch_size} on {where}, {precision}; epochs {initial_epoch + 1}-{final_epoch}{resuming}; "
         f"lr {lr_schedule.describe(invocation['schedule'])}; run folder {run_dir}"
     )
+    if across_machines:
+        model.jit_compile = False  # the loop's steps are compiled by tf.function alone, not XLA
     print(f"Computed with {distribute.describe_speed(model, precision)}")
     callbacks = [
         lr_schedule.LearningRateControl(invocation["schedule"], first, state["lr_counters"]),
@@ -237,27 +249,20 @@ def train(args):
             with strategy.scope():
                 compile_model(model)
                 build_training_state(model, config["input_shape"])
-        try:
-            model.fit(
-                train_data,
-                validation_data=validation_data,
-                epochs=end,
-                initial_epoch=start,
-                callbacks=callbacks,
-                shuffle=False,
-                verbose=1 if sys.stdout.isatty() else 2,
-            )
-        except ValueError as error:
-            explained = distribute.explain_failure(error, strategy)
-            if explained is None:
-                raise
-            raise explained from error
+        # fit (and the loop, alike) moves the data on by one epoch before its first: epoch k sees the clips of data
+        # epoch k + 1 in every segment, so a run resumed after the backbone joined sees those of an uninterrupted one
+        train_data.epoch = start
+        epochs = dict(epochs=end, initial_epoch=start, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+        if across_machines:  # Keras's fit cannot run there; the loop drives the same callbacks
+            loop.fit_across_workers(model, strategy, train_data, validation_data, **epochs)
+        else:
+            model.fit(train_data, validation_data=validation_data, shuffle=False, **epochs)
     if chief and state["epoch"] < final_epoch:  # stopped early: the config says where
         config["runs"][-1]["ended_at"] = state["epoch"]
         write_atomic(run_dir / "config.json", json.dumps(config, indent=1) + "\n")
     print(
         f"Best validation accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; "
-        f"saved {run_dir / 'model.keras'}, history and chart in {run_dir}"
+        f"{'saved' if chief else 'the chief saved'} {run_dir / 'model.keras'}, history and chart in {run_dir}"
     )
     return state
 
@@ -311,7 +316,8 @@ def make_parser():
         "--distribute",
         default="auto",
         choices=distribute.STRATEGIES,
-        help="auto: every local GPU, else one device; mirrored; multiworker (the machines of TF_CONFIG); none (default: auto)",
+        help="auto: every local GPU, else one device; mirrored; multiworker (the machines TF_CONFIG names, "
+        "the same command on each); none (default: auto)",
     )
     parser.add_argument(
         "--mixed-precision",
@@ -349,7 +355,7 @@ def main(argv=None):
         parser.error(f"--dropout must be at least 0 and below 1, got {args.dropout}")
     try:
         return train(args)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, loop.WorkerLost) as error:
         sys.exit(f"train.py: {error}")
 
 

@@ -52,6 +52,19 @@ def test_a_multiple_of_the_replicas_leaves_the_last_few_clips_for_another_epoch(
         ClipDataset(prepared_dir, "validation", multiple=11)
 
 
+def test_the_shards_of_a_batch_put_together_are_the_batch(prepared_dir):
+    whole = dataset(prepared_dir, multiple=2)  # 30 clips: batches of 4, the last of 2
+    halves = [dataset(prepared_dir, multiple=2, shard=(part, 2)) for part in range(2)]
+    for index in (0, len(whole) - 1):
+        clips, labels = whole[index]
+        shares = [half[index] for half in halves]
+        assert [len(share[1]) for share in shares] == [len(labels) // 2] * 2
+        np.testing.assert_array_equal(np.concatenate([share[0] for share in shares]), clips)  # augmented alike
+        np.testing.assert_array_equal(np.concatenate([share[1] for share in shares]), labels)
+    with pytest.raises(ValueError, match="must divide the batch size"):
+        dataset(prepared_dir, multiple=3, batch_size=3, shard=(0, 2))
+
+
 def test_validation_is_deterministic_centred_and_unaugmented(prepared_dir):
     data = dataset(prepared_dir, "validation", epoch=0)
     other = dataset(prepared_dir, "validation", epoch=5, seed=9)

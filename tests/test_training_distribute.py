@@ -46,9 +46,11 @@ def subset(prepared_dir, folder, train=26, validation=8):
 
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_cpus_matches_one_device(prepared_dir, tmp_path):
-    # Dropout draws its masks per replica, so it is off here: everything else must agree.
+    # Dropout draws its masks per replica, so it is off here: everything else must agree. At the default rate
+    # (2e-3) Adam's first steps, nearly the sign of each gradient, amplify the rounding of the synchronised batch
+    # norm to 1 % within these 4 steps; at 5e-4 it stays within 1.3e-3 (and within 7e-4 on one thread).
     data = subset(prepared_dir, tmp_path / "even")
-    common = ["--data", str(data), "--epochs", "1", "--dropout", "0", *TINY]
+    common = ["--data", str(data), "--epochs", "1", "--dropout", "0", "--lr", "5e-4", *TINY]
     script = TWO_CPUS.format(root=str(ROOT))
     mirrored = subprocess.run(
         [sys.executable, "-c", script, *common, "--run", str(tmp_path / "mirrored"), "--distribute", "mirrored"],

@@ -2,13 +2,15 @@
 
     train.py --distribute auto          several GPUs: all of them; else one device
     train.py --distribute mirrored      MirroredStrategy over the local GPUs
-    train.py --distribute multiworker   MultiWorkerMirroredStrategy over the machines TF_CONFIG names
+    train.py --distribute multiworker   MultiWorkerMirroredStrategy over the machines TF_CONFIG names,
+                                        trained by training/loop.py (Keras's fit cannot run there)
     train.py --mixed-precision          float16 on GPUs (bfloat16 on CPUs); weights and outputs stay float32
 
 `--batch-size` is the global batch: each of N replicas gets batch/N clips of every batch, and the
 gradients are summed across them, so a run trains the same way on 1 GPU or 8. Batch normalisation
 then averages its statistics over the global batch too (synchronised), so the result does not
-depend on how many devices computed it.
+depend on how many devices computed it. Across machines, each worker loads its own share of every
+global batch (`worker_shard`), and worker 0 (the chief) alone writes the run folder (`is_chief`).
 """
 
 import json
@@ -27,7 +29,7 @@ def make_strategy(name):
     """The tf.distribute strategy `name` asks for on this machine."""
     if name not in STRATEGIES:
         raise ValueError(f"--distribute takes one of {', '.join(STRATEGIES)}; got {name!r}.")
-    if name == "auto":  # several machines only when asked: Keras 3 cannot fit across them yet (see explain_failure)
+    if name == "auto":  # several machines only when asked, with TF_CONFIG
         name = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "none"
     if name == "none":
         return tf.distribute.get_strategy()  # the default: one device
@@ -52,16 +54,62 @@ def global_batch(batch_size, strategy):
     return rounded, f"--batch-size {batch_size} does not split evenly over {replicas} replicas; using {rounded}"
 
 
+def across_machines(strategy):
+    """Whether the strategy spans several machines (MultiWorkerMirroredStrategy), which training/loop.py trains."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
 def is_chief(strategy):
     """Whether this process writes the run folder: always, except on the other workers of a multi-machine run
     (the chief, or worker 0 where there is no chief)."""
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    if not across_machines(strategy):
         return True
     config = json.loads(os.environ["TF_CONFIG"])
     task = config.get("task", {})
     if "chief" in config.get("cluster", {}):
         return task.get("type") == "chief"
     return task.get("type") == "worker" and task.get("index", 0) == 0
+
+
+def worker_shard(strategy):
+    """(this worker's index, the number of workers) of a multi-machine run, (0, 1) otherwise: which share of
+    every global batch this process loads (the chief first, then the workers in TF_CONFIG's order)."""
+    if not across_machines(strategy):
+        return 0, 1
+    config = json.loads(os.environ["TF_CONFIG"])
+    cluster, task = config["cluster"], config.get("task", {})
+    chiefs = len(cluster.get("chief", []))
+    index = 0 if task.get("type") == "chief" else chiefs + task.get("index", 0)
+    return index, chiefs + len(cluster.get("worker", []))
+
+
+def wait_for_all_workers(strategy):
+    """Returns once every worker of a multi-machine run has come this far: the others read the run folder
+    only after the chief has recovered it (or cleared it for --fresh)."""
+    if across_machines(strategy):
+        sum_over_workers(strategy, [0.0])
+
+
+def agree_across_workers(strategy, epoch):
+    """Checks that every worker resumes from the same epoch: the others read the chief's run folder."""
+    if not across_machines(strategy):
+        return
+    workers, total, squares = sum_over_workers(strategy, [1.0, epoch, epoch**2])
+    if squares * workers != total**2:  # all equal, or else every worker sees that they are not
+        raise ValueError(
+            f"The workers found different runs in the run folder: this one at epoch {epoch}, their mean "
+            f"{total / workers:g}. Every worker must read the chief's run folder: put it on a filesystem they "
+            "share, and give every worker the same --run."
+        )
+
+
+def sum_over_workers(strategy, numbers):
+    """Numbers summed over the workers (one value per worker), by one all-reduce that waits for all of them."""
+    local = len(strategy.extended.worker_devices)
+    values = strategy.experimental_distribute_values_from_function(
+        lambda context: tf.constant(numbers, tf.float64) / local  # each of a worker's devices holds a part
+    )
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None).numpy().tolist()
 
 
 def set_precision(mixed):
@@ -120,18 +168,6 @@ def cpu_has_bfloat16():
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def explain_failure(error, strategy):
-    """A clearer error (or None) where Keras's fit fails under MultiWorkerMirroredStrategy, which Keras 3 does not run
-    yet (keras-team/keras#20585: its fit reduces a batch of each worker's own tensors across workers)."""
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return None
-    return ValueError(
-        f"Keras {keras.__version__}'s Model.fit failed under MultiWorkerMirroredStrategy ({str(error).splitlines()[0][:200]}). "
-        "Keras 3 does not run fit across machines yet (keras-team/keras#20585); until a release that does, "
-        "train on one machine's GPUs with --distribute mirrored."
-    )
 
 
 def all_layers(layer):
