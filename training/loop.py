@@ -13,8 +13,8 @@ machine has (training/runs.py, training/lr_schedule.py).
 Each worker loads only its share of every global batch (`ClipDataset(shard=...)`) and splits it over its
 own devices; the validation split is scored the same way, its sums added over the workers, so its loss
 and accuracy are computed once for the whole split. A lost worker stops the others with a message naming
-it, within seconds: at their next exchange when its port is closed (about 2 s after a kill, measured on
-localhost), when its heartbeats stop when it hangs or its machine drops off the network (about 10 s).
+it, within seconds: at their next exchange if its port is closed (about 2 s after a kill, measured on
+localhost), or once its heartbeats stop if it hangs or its machine drops off the network (about 10 s).
 The same command started again on every worker resumes from the last completed epoch.
 """
 
@@ -28,6 +28,8 @@ import socket
 
 import keras
 import tensorflow as tf
+
+from training.distribute import across_machines
 
 # What a collective raises when a peer is gone: unreachable, timed out, restarted, or aborted by the health check
 PEER_ERRORS = (
@@ -79,6 +81,8 @@ def fit_across_workers(model, strategy, train_data, validation_data, epochs, ini
                 break
         callbacks.on_train_end(logs)
     except PEER_ERRORS as error:
+        if not across_machines(strategy):
+            raise
         raise WorkerLost(lost_worker_message(error, epoch, epochs)) from error
     return model.history
 
