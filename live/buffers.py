@@ -88,16 +88,20 @@ class FrameBuffer:
         the model is free to take it."""
         if not self.timed:
             return np.stack(self.frames)
-        times = np.array([timestamp for timestamp, _ in self.timed])
-        wanted = times[-1] - (spacing or self.period) * np.arange(self.frames.maxlen)[::-1]  # ending now
-        nearest = np.abs(times[None, :] - wanted[:, None]).argmin(axis=1)
-        return np.stack([self.timed[i][1] for i in nearest])
+        return self._sample(np.array([timestamp for timestamp, _ in self.timed]), spacing or self.period)
 
     def views(self):
         """(views, time, height, width, channels): a clip per stride; given due frames only, the one clip."""
         if not self.timed:
             return self.clip()[None]
-        return np.stack([self.clip(spacing) for spacing in self.spacings])
+        times = np.array([timestamp for timestamp, _ in self.timed])  # once for all the views
+        return np.stack([self._sample(times, spacing) for spacing in self.spacings])
+
+    def _sample(self, times, spacing):
+        """The frames nearest to `spacing` seconds apart, ending at the newest (`times`: of `timed`)."""
+        wanted = times[-1] - spacing * np.arange(self.frames.maxlen)[::-1]
+        nearest = np.abs(times[None, :] - wanted[:, None]).argmin(axis=1)
+        return np.stack([self.timed[i][1] for i in nearest])
 
 
 class FlowBuffer:
