@@ -83,19 +83,21 @@ class FrameBuffer:
         self.frames.clear()
         self.timed.clear()
 
-    def clip(self, spacing=None):
-        """(time, height, width, channels), `spacing` seconds apart (default: `period`), built only when
-        the model is free to take it."""
+    def clip(self):
+        """(time, height, width, channels), `period` apart, built only when the model is free to take it."""
         if not self.timed:
             return np.stack(self.frames)
-        return self._sample(np.array([timestamp for timestamp, _ in self.timed]), spacing or self.period)
+        return self._sample(self._times(), self.period)
 
     def views(self):
         """(views, time, height, width, channels): a clip per stride; given due frames only, the one clip."""
         if not self.timed:
             return self.clip()[None]
-        times = np.array([timestamp for timestamp, _ in self.timed])  # once for all the views
+        times = self._times()  # once for all the views
         return np.stack([self._sample(times, spacing) for spacing in self.spacings])
+
+    def _times(self):
+        return np.array([timestamp for timestamp, _ in self.timed])
 
     def _sample(self, times, spacing):
         """The frames nearest to `spacing` seconds apart, ending at the newest (`times`: of `timed`)."""
