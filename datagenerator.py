@@ -15,14 +15,18 @@ from a generator seeded by (seed, epoch, batch, place in the batch), so any batc
 can be reproduced: a worker of a multi-machine run (`shard`) loads only its own clips of every batch. Validation
 sampling is centred and deterministic, without augmentation. A flow clip has `num_frames` stacks
 (1 for a two-stream motion stream, 16 of 1 pair for I3D on flow), each of `flow_pairs` consecutive
-flow images; a keypoint clip is moved and scaled at random as a whole. Flips are off by default: they
-turn "Swiping Left" into "Swiping Right". With `flip=True` half the clips are mirrored, and a
-mirrored flow stack has its x-flow negated, since motion to the right becomes motion to the left.
+flow images; a keypoint clip is moved and scaled at random as a whole. With `flip=True` half the
+training clips are mirrored, and a mirror pair's label goes with it: a mirrored "Swiping Left" is a
+"Swiping Right", "Clockwise" becomes "Counterclockwise" (see `mirror_labels`); a class named for a
+side without its partner in the set is never mirrored. A mirrored flow stack has its x-flow negated,
+since motion to the right becomes motion to the left.
 
 `preprocess_frame` is the one function that turns a camera or dataset frame into model input, and
 `preprocess_flow` the one for flow images; `app.py` uses them too, so training and inference see
 the same pixels.
 """
+
+import re
 
 import cv2
 import keras
@@ -39,6 +43,20 @@ MAX_BRIGHTNESS = 0.2  # on the [-1, 1] scale
 MAX_CONTRAST = 0.2  # factor 0.8 .. 1.2
 KEYPOINT_NOISE = 0.005  # jitter of each keypoint, in frame widths
 MODALITIES = ("frames", "flow", "keypoints")
+MIRROR_WORDS = {"left": "right", "right": "left", "clockwise": "counterclockwise", "counterclockwise": "clockwise"}
+
+
+def mirror_labels(classes):
+    """Each class's label in a mirror image: its own for a class without a side ("Swiping Up", "Shaking
+    Hand"), its partner's for a mirror pair ("Swiping Left" and "Swiping Right"), -1 for a class named for
+    a side whose partner is not among `classes` (its mirror image would be mislabelled)."""
+    index = {name.lower(): i for i, name in enumerate(classes)}
+    mirrored = []
+    for i, name in enumerate(classes):
+        words = re.split(r"([^a-z]+)", name.lower())  # keeps the separators, so the name can be put back together
+        partner = "".join(MIRROR_WORDS.get(word, word) for word in words)
+        mirrored.append(i if partner == name.lower() else index.get(partner, -1))
+    return np.array(mirrored, dtype=np.int32)
 
 
 def preprocess_frame(frame, size=(112, 112), channels=1):
@@ -127,7 +145,7 @@ class ClipDataset(keras.utils.PyDataset):
         modality: "frames"; "flow" for `num_frames` stacks of `flow_pairs` consecutive x/y flow
             images (written by `prepare.py --flow`), shaped (num_frames, height, width, 2 * flow_pairs);
             or "keypoints" (written by `prepare.py keypoints`), shaped (samples, joints * 2).
-        flip: mirror a random half of the training clips (not for mirror-pair classes).
+        flip: mirror a random half of the training clips, giving mirror pairs each other's label.
         augment: random sampling and transforms; default True for "train" only.
         shuffle: a new clip order every epoch; default True for "train" only.
         seed, epoch: where the randomness starts; `epoch` moves on after each epoch.
@@ -187,6 +205,7 @@ class ClipDataset(keras.utils.PyDataset):
                     "run `prepare.py keypoints` on it, and see its report for clips whose frames could not be read."
                 )
         self.modality, self.flow_pairs, self.flip = modality, flow_pairs, flip
+        self.mirrored = mirror_labels(self.classes)
         self.augment = split == "train" if augment is None else augment
         self.shuffle = split == "train" if shuffle is None else shuffle
         self.seed, self.epoch, self.position, self.crop = seed, epoch, position, crop
@@ -219,20 +238,27 @@ class ClipDataset(keras.utils.PyDataset):
         part, parts = self.shard
         share = len(members) // parts
         places = range(part * share, (part + 1) * share)  # the whole batch unless sharded
-        clips = np.stack([self.load_clip(members[place], self.clip_rng(index, place)) for place in places])
-        return clips, self.labels[members[places.start : places.stop]]
+        clips, labels = [], self.labels[members[places.start : places.stop]].copy()
+        for n, place in enumerate(places):
+            rng = self.clip_rng(index, place)
+            usable = self.flip and rng is not None and labels[n] >= 0 and self.mirrored[labels[n]] >= 0
+            mirror = usable and rng.spawn(1)[0].random() < 0.5  # a child's coin: the clip's own draws stay as they are
+            clips.append(self.load_clip(members[place], rng, mirror))
+            labels[n] = self.mirrored[labels[n]] if mirror else labels[n]
+        return np.stack(clips), labels
 
     def clip_rng(self, index, place):
         """The generator of one clip's augmentation, or None without; each clip has its own, so that a
         worker's share of a batch is drawn exactly as in the whole batch."""
         return np.random.default_rng([self.seed, self.epoch, index, place]) if self.augment else None
 
-    def load_clip(self, i, rng=None):
-        """(num_frames, height, width, channels) float32 of clip number i, or its flow or keypoints."""
+    def load_clip(self, i, rng=None, mirror=False):
+        """(num_frames, height, width, channels) float32 of clip number i, or its flow or keypoints;
+        `mirror`: seen in a mirror."""
         if self.modality == "flow":
-            return self.load_flow(i, rng)
+            return self.load_flow(i, rng, mirror)
         if self.modality == "keypoints":
-            return self.load_keypoints(i, rng)
+            return self.load_keypoints(i, rng, mirror)
         row = self.rows[i]
         folder = clip_folder(self.data_dir, row["clip"])
         flag = cv2.IMREAD_GRAYSCALE if self.channels == 1 else cv2.IMREAD_COLOR
@@ -246,11 +272,9 @@ class ClipDataset(keras.utils.PyDataset):
         clip = np.stack(frames)
         if rng is not None:
             clip = augment_clip(clip, random_transform(rng, self.size))
-            if self.flip and rng.random() < 0.5:
-                clip = clip[:, :, ::-1]
-        return clip
+        return clip[:, :, ::-1] if mirror else clip
 
-    def load_flow(self, i, rng=None):
+    def load_flow(self, i, rng=None, mirror=False):
         """(num_frames, height, width, 2 * flow_pairs) float32: x, y, x, y ... of consecutive flow frames."""
         row = self.rows[i]
         folder = clip_folder(self.data_dir, row["clip"], "flow")
@@ -272,12 +296,12 @@ class ClipDataset(keras.utils.PyDataset):
             for t, stack in enumerate(clip):
                 warped = cv2.warpAffine(stack, matrix, self.size[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
                 clip[t] = warped.reshape(clip.shape[1:])
-            if self.flip and rng.random() < 0.5:
-                clip = clip[:, :, ::-1].copy()
-                clip[..., 0::2] *= -1  # mirrored motion to the right is motion to the left
+        if mirror:
+            clip = clip[:, :, ::-1].copy()
+            clip[..., 0::2] *= -1  # mirrored motion to the right is motion to the left
         return clip
 
-    def load_keypoints(self, i, rng=None):
+    def load_keypoints(self, i, rng=None, mirror=False):
         """(samples, joints * 2) float32 keypoints of clip number i; -1 marks a missing joint."""
         points = load_keypoints(self.data_dir, self.rows[i]["clip"])  # (samples, joints, 3): x, y, presence
         if rng is not None:  # the whole skeleton moved and scaled at once, each joint jittered
@@ -285,7 +309,7 @@ class ClipDataset(keras.utils.PyDataset):
             scale = rng.uniform(1 - MAX_ZOOM, 1 + MAX_ZOOM)
             shift = rng.uniform(-MAX_SHIFT, MAX_SHIFT, 2)
             moved = (points[..., :2] - 0.5) * scale + 0.5 + shift + rng.normal(0, KEYPOINT_NOISE, points[..., :2].shape)
-            if self.flip and rng.random() < 0.5:
+            if mirror:
                 moved[..., 0] = 1 - moved[..., 0]
             points = points.copy()
             points[..., :2] = np.where(present[..., None], moved, points[..., :2])

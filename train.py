@@ -32,6 +32,7 @@ from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, MODELS, PRETRAINED
 from training import distribute, loop, lr_schedule
 from training.runs import (
     HISTORY_COLUMNS,
+    LEGACY,
     RUN_DEFAULTS,
     RUN_FILES,
     RunCheckpoint,
@@ -53,7 +54,8 @@ def resolve_config(args, run_dir, checkpoint_state):
     classes = read_classes(data_dir)
     if config is not None:
         asked = {"model": args.model, **{k: getattr(args, k) for k in RUN_DEFAULTS}}
-        clashes = [f"{k} {config[k]} (asked {v})" for k, v in asked.items() if v is not None and v != config[k]]
+        stored = {**RUN_DEFAULTS, **LEGACY, **config}
+        clashes = [f"{k} {stored[k]} (asked {v})" for k, v in asked.items() if v is not None and v != stored[k]]
         if read_classes(run_dir) != classes:
             clashes.append(f"the classes of {config['data']} ({data_dir} has others)")
         if clashes:
@@ -324,6 +326,12 @@ def make_parser():
         action="store_true",
         default=None,
         help="compute in float16 on GPUs (bfloat16 on CPUs), keep weights in float32; set for the run's life",
+    )
+    parser.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        help="mirror half the training clips, swapping the labels of mirror pairs (Left/Right, Clockwise/"
+        "Counterclockwise); set for the run's life (default: off)",
     )
     parser.add_argument("--run", default="model", help="run folder to write into and continue from (default: model)")
     parser.add_argument("--frames", type=int, help="frames (or flow stacks) per clip (default: 16; 1 for two_stream)")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from clips.index import read_index
-from datagenerator import ClipDataset, augment_clip, preprocess_frame, random_transform, sample_indices
+from datagenerator import ClipDataset, augment_clip, mirror_labels, preprocess_frame, random_transform, sample_indices
 
 
 def dataset(prepared_dir, split="train", **options):
@@ -133,3 +133,24 @@ def test_keypoint_clips_without_their_file_are_refused_up_front(tmp_path):
     keypoints_path(tmp_path, first).unlink()
     with pytest.raises(ValueError, match=f"1 of 6 train clips .* have no keypoints \\(first: {first}\\)"):
         ClipDataset(tmp_path, "train", modality="keypoints")
+
+
+def test_mirror_pairs_swap_their_labels_and_one_sided_classes_are_not_mirrored():
+    classes = ["Swiping Left", "Swiping Right", "Swiping Up", "Turning Hand Clockwise", "Turning Hand Counterclockwise"]
+    assert mirror_labels(classes).tolist() == [1, 0, 2, 4, 3]
+    assert mirror_labels(["left_swipe", "right_swipe", "Sliding Two Fingers Left", "Stop"]).tolist() == [1, 0, -1, 3]
+
+
+def test_a_mirrored_clip_is_the_same_clip_mirrored_with_its_partners_label(prepared_dir):
+    plain, flipped = dataset(prepared_dir, batch_size=30), dataset(prepared_dir, batch_size=30, flip=True)
+    (clips, labels), (mirror_clips, mirror_labels_) = plain[0], flipped[0]
+    partner = mirror_labels(plain.classes)
+    mirrored = (mirror_labels_ != labels) | ((partner[labels] == labels) & ~np.all(mirror_clips == clips, axis=(1, 2, 3, 4)))
+    assert 5 <= mirrored.sum() <= 25  # about half
+    np.testing.assert_array_equal(mirror_clips[mirrored], clips[mirrored][:, :, :, ::-1])  # nothing else changed
+    np.testing.assert_array_equal(mirror_clips[~mirrored], clips[~mirrored])
+    np.testing.assert_array_equal(mirror_labels_, np.where(mirrored, partner[labels], labels))
+    swapped = [plain.classes[i] for i in labels[mirror_labels_ != labels]]
+    assert swapped and all(("Left" in name) != ("Right" in name) or "lockwise" in name for name in swapped)
+    validation = dataset(prepared_dir, "validation", flip=True)
+    np.testing.assert_array_equal(validation[0][0], dataset(prepared_dir, "validation")[0][0])

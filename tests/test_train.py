@@ -43,6 +43,14 @@ def test_continuing_with_another_model_or_shape_is_refused(trained_run, tmp_path
         train.main(["--run", str(run), "--model", "slowfast_r50"])
     with pytest.raises(SystemExit, match="batch_size 8 \\(asked 16\\)"):
         train.main(["--run", str(run), "--batch-size", "16"])
+    config = json.loads((run / "config.json").read_text())
+    flipped = config["flip"]
+    with pytest.raises(SystemExit, match=f"flip {flipped} \\(asked {not flipped}\\)"):
+        train.main(["--run", str(run), "--flip" if not flipped else "--no-flip"])
+    del config["flip"]  # a run from before the option: it did not flip
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit, match="flip False \\(asked True\\)"):
+        train.main(["--run", str(run), "--flip"])
 
 
 def test_lr_schedule_phases_are_read_and_checked():

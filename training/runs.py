@@ -57,7 +57,9 @@ RUN_DEFAULTS = {
     "freeze_backbone_epochs": 0,
     "dropout": None,  # None: the model's own
     "mixed_precision": False,
+    "flip": False,
 }
+LEGACY = {"flip": False}  # what a run made before a setting existed did
 
 
 def load_run(run_dir):
@@ -221,6 +223,7 @@ def run_dataset(config, split, data_dir=None, **options):
         seed=config["seed"],
         modality=config["modality"],
         flow_pairs=config["flow_pairs"],
+        flip=config.get("flip", LEGACY["flip"]),
     )
     return ClipDataset(data_dir or config["data"], split, **{**settings, **options})
 
