@@ -244,7 +244,8 @@ class ClipDataset(keras.utils.PyDataset):
             usable = self.flip and rng is not None and labels[n] >= 0 and self.mirrored[labels[n]] >= 0
             mirror = usable and rng.spawn(1)[0].random() < 0.5  # a child's coin: the clip's own draws stay as they are
             clips.append(self.load_clip(members[place], rng, mirror))
-            labels[n] = self.mirrored[labels[n]] if mirror else labels[n]
+            if mirror:
+                labels[n] = self.mirrored[labels[n]]
         return np.stack(clips), labels
 
     def clip_rng(self, index, place):

@@ -32,7 +32,6 @@ from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, MODELS, PRETRAINED
 from training import distribute, loop, lr_schedule
 from training.runs import (
     HISTORY_COLUMNS,
-    LEGACY,
     RUN_DEFAULTS,
     RUN_FILES,
     RunCheckpoint,
@@ -54,7 +53,7 @@ def resolve_config(args, run_dir, checkpoint_state):
     classes = read_classes(data_dir)
     if config is not None:
         asked = {"model": args.model, **{k: getattr(args, k) for k in RUN_DEFAULTS}}
-        stored = {**RUN_DEFAULTS, **LEGACY, **config}
+        stored = {**RUN_DEFAULTS, **config}  # a setting newer than the run: its default, what the run did
         clashes = [f"{k} {stored[k]} (asked {v})" for k, v in asked.items() if v is not None and v != stored[k]]
         if read_classes(run_dir) != classes:
             clashes.append(f"the classes of {config['data']} ({data_dir} has others)")

@@ -59,7 +59,6 @@ RUN_DEFAULTS = {
     "mixed_precision": False,
     "flip": False,
 }
-LEGACY = {"flip": False}  # what a run made before a setting existed did
 
 
 def load_run(run_dir):
@@ -223,7 +222,7 @@ def run_dataset(config, split, data_dir=None, **options):
         seed=config["seed"],
         modality=config["modality"],
         flow_pairs=config["flow_pairs"],
-        flip=config.get("flip", LEGACY["flip"]),
+        flip=config.get("flip", RUN_DEFAULTS["flip"]),  # a run from before --flip did not flip
     )
     return ClipDataset(data_dir or config["data"], split, **{**settings, **options})
 
