@@ -59,13 +59,6 @@ def mirror_labels(classes):
     return np.array(mirrored, dtype=np.int32)
 
 
-def flips_by_default(classes, modality="frames"):
-    """Whether a new run mirrors clips when not told: yes for frames and flow of classes named in words.
-    A numeric class (IsoGD's ids, a list's index) does not say whether its mirror image is another
-    gesture, and a mirrored skeleton would carry its left joints on the right."""
-    return modality != "keypoints" and not any(name.strip().isdigit() for name in classes)
-
-
 def preprocess_frame(frame, size=(112, 112), channels=1):
     """A BGR or gray uint8 frame -> float32 (height, width, channels) in [-1, 1]."""
     height, width = size

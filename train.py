@@ -28,7 +28,6 @@ import numpy as np
 
 from clips.index import read_classes, read_index
 from common.files import write_atomic, write_csv
-from datagenerator import flips_by_default
 from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, MODELS, PRETRAINED, build_model, set_backbone_trainable
 from training import distribute, loop, lr_schedule
 from training.runs import (
@@ -68,8 +67,6 @@ def resolve_config(args, run_dir, checkpoint_state):
     config = {"model": args.model or DEFAULT_MODEL}
     defaults = {**RUN_DEFAULTS, **MODEL_DEFAULTS.get(config["model"], {})}
     config.update({k: v if getattr(args, k) is None else getattr(args, k) for k, v in defaults.items()})
-    if args.flip is None:  # mirror where the class names say what a mirror image is
-        config["flip"] = flips_by_default(classes, config["modality"])
     config.update(data=str(data_dir), num_classes=len(classes), fps=dataset.get("fps", 12), runs=[])
     config.update(prepared_size=dataset.get("size"), flow_method=dataset.get("flow"))  # for flow computed live
     config["input_shape"] = input_shape(config, dataset, data_dir)
@@ -334,7 +331,7 @@ def make_parser():
         "--flip",
         action=argparse.BooleanOptionalAction,
         help="mirror half the training clips, swapping the labels of mirror pairs (Left/Right, Clockwise/"
-        "Counterclockwise); set for the run's life (default: on, off for numeric class names and keypoints)",
+        "Counterclockwise); set for the run's life (default: off)",
     )
     parser.add_argument("--run", default="model", help="run folder to write into and continue from (default: model)")
     parser.add_argument("--frames", type=int, help="frames (or flow stacks) per clip (default: 16; 1 for two_stream)")

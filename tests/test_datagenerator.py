@@ -3,15 +3,7 @@ import numpy as np
 import pytest
 
 from clips.index import read_index
-from datagenerator import (
-    ClipDataset,
-    augment_clip,
-    flips_by_default,
-    mirror_labels,
-    preprocess_frame,
-    random_transform,
-    sample_indices,
-)
+from datagenerator import ClipDataset, augment_clip, mirror_labels, preprocess_frame, random_transform, sample_indices
 
 
 def dataset(prepared_dir, split="train", **options):
@@ -147,9 +139,6 @@ def test_mirror_pairs_swap_their_labels_and_one_sided_classes_are_not_mirrored()
     classes = ["Swiping Left", "Swiping Right", "Swiping Up", "Turning Hand Clockwise", "Turning Hand Counterclockwise"]
     assert mirror_labels(classes).tolist() == [1, 0, 2, 4, 3]
     assert mirror_labels(["left_swipe", "right_swipe", "Sliding Two Fingers Left", "Stop"]).tolist() == [1, 0, -1, 3]
-    assert flips_by_default(classes) and flips_by_default(["Stop"], "flow")
-    assert not flips_by_default(["1", "2", "Stop"])  # IsoGD's ids do not say what their mirror images are
-    assert not flips_by_default(classes, "keypoints")  # a mirrored skeleton's left joints sit on the right
 
 
 def test_a_mirrored_clip_is_the_same_clip_mirrored_with_its_partners_label(prepared_dir):

@@ -57,7 +57,7 @@ RUN_DEFAULTS = {
     "freeze_backbone_epochs": 0,
     "dropout": None,  # None: the model's own
     "mixed_precision": False,
-    "flip": False,  # what a run from before --flip did; a new one: datagenerator.flips_by_default
+    "flip": False,
 }
 
 
