@@ -229,7 +229,7 @@ def train(args):
     print(
         f"Training {config['model']} ({model.count_params():,} parameters) on {train_data.num_clips} clips, "
         f"validating on {validation_data.num_clips} of {len(validation_data.rows)}; input {tuple(config['input_shape'])}, "
-        f"batch {batch_size} on {where}, {precision}; mirroring {'on' if config['flip'] else 'off'}; "
+        f"batch {batch_size} on {where}, {precision}; mirroring {'on' if train_data.flip else 'off'}; "
         f"epochs {initial_epoch + 1}-{final_epoch}{resuming}; "
         f"lr {lr_schedule.describe(invocation['schedule'])}; run folder {run_dir}"
     )
