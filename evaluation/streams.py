@@ -14,7 +14,8 @@ gesture and has its label; every other event is *false*, and an *early* one when
 without a hit is *missed*. The Levenshtein accuracy is 1 - (edit distance between the labels fired
 and the labels performed) / gestures performed, as Köpüklü et al. (2019) measure gesture detectors;
 it can go below zero when there are many false events. Latency is seconds from a gesture's last
-frame to its hit (negative: it fired before the gesture ended).
+frame to its hit (negative: it fired before the gesture ended); with no hit it is None (null in
+JSON), and so is the Levenshtein accuracy of a recording without gestures.
 """
 
 import json
@@ -76,10 +77,9 @@ def score_stream(events, truth, late=0.5, early=1.5):
         "missed": [g["label"] for i, g in enumerate(gestures) if i not in claimed],
         "false": outcomes.count("false") + outcomes.count("early"),
         "early": outcomes.count("early"),
-        "levenshtein_accuracy": 1 - distance / len(gestures) if gestures else float("nan"),
-        "latency_median_s": float(np.median(latencies)) if latencies else float("nan"),
-        "latency_max_s": float(np.max(latencies)) if latencies else float("nan"),
-        "latencies": latencies,
+        "edits": distance,
+        "levenshtein_accuracy": 1 - distance / len(gestures) if gestures else None,
+        **latency(latencies),
         "outcomes": [{**event, "outcome": outcome} for event, outcome in zip(events, outcomes)],
     }
 
@@ -87,7 +87,7 @@ def score_stream(events, truth, late=0.5, early=1.5):
 def combine(scores):
     """Figures over several streams: counts added, Levenshtein accuracy over all gestures, latency over all hits."""
     gestures = sum(s["gestures"] for s in scores)
-    distance = sum((1 - s["levenshtein_accuracy"]) * s["gestures"] for s in scores)
+    distance = sum(s["edits"] for s in scores)  # a false event in a recording without gestures counts too
     latencies = [latency for s in scores for latency in s["latencies"]]
     return {
         "streams": len(scores),
@@ -97,20 +97,33 @@ def combine(scores):
         "missed": sum(len(s["missed"]) for s in scores),
         "false": sum(s["false"] for s in scores),
         "early": sum(s["early"] for s in scores),
-        "levenshtein_accuracy": 1 - distance / gestures if gestures else float("nan"),
-        "latency_median_s": float(np.median(latencies)) if latencies else float("nan"),
-        "latency_max_s": float(np.max(latencies)) if latencies else float("nan"),
+        "edits": distance,
+        "levenshtein_accuracy": 1 - distance / gestures if gestures else None,
+        **latency(latencies),
+    }
+
+
+def latency(latencies):
+    """Median and largest latency of the hits, None (null in JSON) when nothing hit."""
+    return {
+        "latency_median_s": float(np.median(latencies)) if latencies else None,
+        "latency_max_s": float(np.max(latencies)) if latencies else None,
         "latencies": latencies,
     }
 
 
 def summary(figures):
     """One line of figures, as evaluate.py --stream and bench/app_live.py print them."""
-    false_per_20 = 20 * figures["false"] / figures["gestures"] if figures["gestures"] else float("nan")
     missed = figures["missed"] if isinstance(figures["missed"], int) else len(figures["missed"])
-    return (
-        f"{figures['hits']} of {figures['gestures']} gestures hit, {missed} missed, {figures['false']} false events "
-        f"({figures['early']} early; {false_per_20:.1f} per 20 gestures); Levenshtein accuracy "
-        f"{figures['levenshtein_accuracy']:.3f}; latency after the gesture's end: median "
-        f"{1000 * figures['latency_median_s']:.0f} ms, at most {1000 * figures['latency_max_s']:.0f} ms"
+    text = f"{figures['hits']} of {figures['gestures']} gestures hit, {missed} missed, {figures['false']} false events "
+    if figures["gestures"]:
+        text += f"({figures['early']} early; {20 * figures['false'] / figures['gestures']:.1f} per 20 gestures); "
+        text += f"Levenshtein accuracy {figures['levenshtein_accuracy']:.3f}; "
+    else:  # a recording without gestures measures the false events alone
+        text += f"({figures['early']} early); no gestures, so no Levenshtein accuracy; "
+    if figures["latency_median_s"] is None:
+        return text + "no gesture hit, so no latency"
+    return text + (
+        f"latency after the gesture's end: median {1000 * figures['latency_median_s']:.0f} ms, "
+        f"at most {1000 * figures['latency_max_s']:.0f} ms"
     )

@@ -64,6 +64,19 @@ def test_combine_adds_streams_up_and_summary_says_it():
     assert "4 of 6 gestures hit, 2 missed, 0 false events" in line and "Levenshtein accuracy 0.667" in line
 
 
+def test_nothing_hit_and_no_gestures_give_null_figures_and_plain_words():
+    silent = score_stream([event("x", 150)], TRUTH)  # a model that never fires the right label
+    quiet = score_stream([event("a", 50)], {"fps": 10, "gestures": []})  # a recording for false events alone
+    overall = combine([silent, quiet])
+    assert silent["latency_median_s"] is None and quiet["levenshtein_accuracy"] is None
+    assert overall["gestures"] == 3 and overall["false"] == 2 and overall["edits"] == 4  # the quiet one's event counts
+    assert overall["levenshtein_accuracy"] == pytest.approx(1 - 4 / 3)
+    text = json.dumps({"silent": silent, "quiet": quiet, "overall": overall}, allow_nan=False)  # strict JSON
+    assert json.loads(text)["silent"]["latency_max_s"] is None
+    assert "no gesture hit, so no latency" in summary(silent) and "nan" not in summary(silent)
+    assert "no gestures, so no Levenshtein accuracy" in summary(quiet) and "nan" not in summary(quiet)
+
+
 def test_truth_files_are_checked(tmp_path):
     path = tmp_path / "v.mp4.json"
     path.write_text(json.dumps(TRUTH))
