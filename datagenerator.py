@@ -19,7 +19,8 @@ flow images; a keypoint clip is moved and scaled at random as a whole. With `fli
 training clips are mirrored, and a mirror pair's label goes with it: a mirrored "Swiping Left" is a
 "Swiping Right", "Clockwise" becomes "Counterclockwise" (see `mirror_labels`); a class named for a
 side without its partner in the set is never mirrored. A mirrored flow stack has its x-flow negated,
-since motion to the right becomes motion to the left.
+since motion to the right becomes motion to the left; a mirrored skeleton's left and right joints
+trade places (`clips.keypoints.mirror_keypoints`).
 
 `preprocess_frame` is the one function that turns a camera or dataset frame into model input, and
 `preprocess_flow` the one for flow images; `app.py` uses them too, so training and inference see
@@ -34,7 +35,7 @@ import numpy as np
 
 from clips.frames import FLOW_NAME, FRAME_NAME, clip_folder
 from clips.index import read_classes, read_index
-from clips.keypoints import keypoint_features, keypoints_path, load_keypoints
+from clips.keypoints import keypoint_features, keypoints_path, load_keypoints, mirror_keypoints
 
 MAX_ROTATION = 10.0  # degrees, either way
 MAX_ZOOM = 0.1  # zoom in or out by up to 10 %
@@ -310,10 +311,10 @@ class ClipDataset(keras.utils.PyDataset):
             scale = rng.uniform(1 - MAX_ZOOM, 1 + MAX_ZOOM)
             shift = rng.uniform(-MAX_SHIFT, MAX_SHIFT, 2)
             moved = (points[..., :2] - 0.5) * scale + 0.5 + shift + rng.normal(0, KEYPOINT_NOISE, points[..., :2].shape)
-            if mirror:
-                moved[..., 0] = 1 - moved[..., 0]
             points = points.copy()
             points[..., :2] = np.where(present[..., None], moved, points[..., :2])
+            if mirror:  # x mirrored, and the left joints take the right ones' places
+                points = mirror_keypoints(points, keypoints_path(self.data_dir, self.rows[i]["clip"]))
         return keypoint_features(points)
 
     def on_epoch_end(self):

@@ -42,6 +42,39 @@ def load_keypoints(data_dir, clip):
     return array.astype(np.float32, copy=False)
 
 
+def _swap(count, pairs):
+    order = np.arange(count)
+    for left, right in pairs:
+        order[[left, right]] = right, left
+    return order
+
+
+# Each layout's joints in a mirror image: a mirrored left wrist is where the right one was, so it
+# takes the right wrist's place. COCO's 17 (PoseNet, the synthetic stick figures), MediaPipe's 33
+# pose landmarks, one hand's 21 (nothing to swap), two hands' 42 (the left hand's 21 then the right's).
+MIRRORED_JOINTS = {
+    17: _swap(17, [(1, 2), (3, 4)] + [(i, i + 1) for i in range(5, 17, 2)]),
+    33: _swap(33, [(1, 4), (2, 5), (3, 6), (7, 8), (9, 10)] + [(i, i + 1) for i in range(11, 33, 2)]),
+    21: np.arange(21),
+    42: np.r_[21:42, 0:21],
+}
+
+
+def mirror_keypoints(points, source="keypoints"):
+    """(..., joints, 3) keypoints seen in a mirror: x -> 1 - x, and left and right joints trade places;
+    a missing joint stays missing. `source` names the clip in the error for a layout not known."""
+    order = MIRRORED_JOINTS.get(points.shape[-2])
+    if order is None:
+        raise ValueError(
+            f"{source}: {points.shape[-2]} joints is not a layout --flip knows how to mirror "
+            f"({', '.join(map(str, MIRRORED_JOINTS))}); train without --flip."
+        )
+    mirrored = points[..., order, :].copy()
+    present = mirrored[..., 2] > 0
+    mirrored[..., 0] = np.where(present, 1 - mirrored[..., 0], mirrored[..., 0])
+    return mirrored
+
+
 def keypoint_features(array):
     """(..., num_samples, joints, 3) keypoints -> (..., num_samples, joints * 2) float32 model input:
     x0, y0, x1, y1, ... with a missing joint's x and y at -1."""

@@ -135,6 +135,37 @@ def test_keypoint_clips_without_their_file_are_refused_up_front(tmp_path):
         ClipDataset(tmp_path, "train", modality="keypoints")
 
 
+def test_a_mirrored_skeleton_trades_its_left_and_right_joints():
+    from clips.keypoints import MIRRORED_JOINTS, mirror_keypoints
+
+    points = np.random.default_rng(0).uniform(0, 1, (9, 17, 3)).astype(np.float32)
+    points[:, 9] = 0.2, 0.5, 1.0  # COCO's left wrist, on the left of the picture
+    points[:, 3] = -1, -1, 0  # the left ear not found
+    mirrored = mirror_keypoints(points)
+    np.testing.assert_allclose(mirrored[:, 10], np.tile([0.8, 0.5, 1.0], (9, 1)))  # now the right wrist, on the right
+    np.testing.assert_array_equal(mirrored[:, 4], points[:, 3])  # the right ear, still missing
+    np.testing.assert_allclose(mirrored[:, 0, 0], 1 - points[:, 0, 0])  # the nose has no side
+    np.testing.assert_allclose(mirror_keypoints(mirrored), points, atol=1e-6)  # twice is the same skeleton
+    assert MIRRORED_JOINTS[33][[11, 12, 15, 16, 1, 4]].tolist() == [12, 11, 16, 15, 4, 1]  # MediaPipe's pose
+    assert MIRRORED_JOINTS[42][:3].tolist() == [21, 22, 23]  # two hands: the left hand's joints become the right's
+    with pytest.raises(ValueError, match="clip7.npy: 25 joints is not a layout --flip knows"):
+        mirror_keypoints(np.zeros((9, 25, 3)), "clip7.npy")
+
+
+def test_flip_mirrors_keypoint_clips_as_whole_skeletons(tmp_path):
+    import synthetic
+    from clips.keypoints import MIRRORED_JOINTS
+
+    synthetic.write_keypoint_dataset(tmp_path, clips_per_class=12, seed=2)
+    plain = ClipDataset(tmp_path, "train", modality="keypoints", batch_size=18)[0][0].reshape(18, 9, 17, 2)
+    flipped = ClipDataset(tmp_path, "train", modality="keypoints", batch_size=18, flip=True)[0][0].reshape(18, 9, 17, 2)
+    swapped = plain[:, :, MIRRORED_JOINTS[17]]
+    expected = np.where(swapped >= 0, np.stack([1 - swapped[..., 0], swapped[..., 1]], axis=-1), swapped)
+    mirrored = np.all(np.isclose(flipped, expected, atol=1e-6), axis=(1, 2, 3))
+    assert 3 <= mirrored.sum() <= 15  # about half, each the whole skeleton mirrored
+    np.testing.assert_array_equal(flipped[~mirrored], plain[~mirrored])
+
+
 def test_mirror_pairs_swap_their_labels_and_one_sided_classes_are_not_mirrored():
     classes = ["Swiping Left", "Swiping Right", "Swiping Up", "Turning Hand Clockwise", "Turning Hand Counterclockwise"]
     assert mirror_labels(classes).tolist() == [1, 0, 2, 4, 3]
