@@ -205,6 +205,8 @@ class ClipDataset(keras.utils.PyDataset):
                     f"{len(missing)} of {len(self.rows)} {split} clips of {data_dir} have no keypoints (first: {missing[0]}): "
                     "run `prepare.py keypoints` on it, and see its report for clips whose frames could not be read."
                 )
+            if flip and split == "train" and self.rows:  # a layout it cannot mirror, said before training starts
+                mirror_keypoints(load_keypoints(data_dir, self.rows[0]["clip"]), keypoints_path(data_dir, self.rows[0]["clip"]))
         self.modality, self.flow_pairs, self.flip = modality, flow_pairs, flip
         self.mirrored = mirror_labels(self.classes)
         self.augment = split == "train" if augment is None else augment

@@ -154,7 +154,7 @@ def test_a_mirrored_skeleton_trades_its_left_and_right_joints():
 
 def test_flip_mirrors_keypoint_clips_as_whole_skeletons(tmp_path):
     import synthetic
-    from clips.keypoints import MIRRORED_JOINTS
+    from clips.keypoints import MIRRORED_JOINTS, keypoints_path
 
     synthetic.write_keypoint_dataset(tmp_path, clips_per_class=12, seed=2)
     plain = ClipDataset(tmp_path, "train", modality="keypoints", batch_size=18)[0][0].reshape(18, 9, 17, 2)
@@ -164,6 +164,10 @@ def test_flip_mirrors_keypoint_clips_as_whole_skeletons(tmp_path):
     mirrored = np.all(np.isclose(flipped, expected, atol=1e-6), axis=(1, 2, 3))
     assert 3 <= mirrored.sum() <= 15  # about half, each the whole skeleton mirrored
     np.testing.assert_array_equal(flipped[~mirrored], plain[~mirrored])
+    first = read_index(tmp_path, "train")[0]["clip"]
+    np.save(keypoints_path(tmp_path, first), np.zeros((9, 25, 3), np.float32))  # a layout of 25 joints
+    with pytest.raises(ValueError, match=f"{first}.npy: 25 joints is not a layout --flip knows"):
+        ClipDataset(tmp_path, "train", modality="keypoints", flip=True)
 
 
 def test_mirror_pairs_swap_their_labels_and_one_sided_classes_are_not_mirrored():
