@@ -1,5 +1,6 @@
 # make demo: set up .venv, then synthetic gestures -> prepare -> train -> evaluate -> app on a video.
 # make test: set up .venv, then the test suite.
+# make bench: the benchmarks under bench/, each printing its figures and a ratio against its baseline.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -36,6 +37,9 @@ bench: $(BIN)/activate
 	$(BIN)/python bench/conv_speed.py
 	$(BIN)/python bench/stream_latency.py
 	$(BIN)/python bench/recipe.py
+	test -f $(DEMO)/model/model.keras || $(MAKE) demo  # the two below measure the demo's data and model
+	$(BIN)/python bench/training_loop.py --data $(DEMO)/data
+	$(BIN)/python bench/app_live.py --run $(DEMO)/model --minutes 3
 
 clean:
 	rm -rf $(DEMO)
