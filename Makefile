@@ -15,7 +15,7 @@ $(BIN)/activate: requirements.txt
 	touch $(BIN)/activate
 
 demo: $(BIN)/activate
-	$(BIN)/python synthetic.py $(DEMO)/synthetic --clips-per-class 60 --background-clips 240 --video $(DEMO)/gestures.mp4
+	$(BIN)/python synthetic.py $(DEMO)/synthetic --clips-per-class 120 --background-clips 480 --video $(DEMO)/gestures.mp4
 	$(BIN)/python prepare.py $(DEMO)/synthetic --out $(DEMO)/data --gray
 	$(BIN)/python train.py --data $(DEMO)/data --run $(DEMO)/model --fresh --epochs 25 --flip
 	$(BIN)/python evaluate.py --run $(DEMO)/model --min-top1 0.85
