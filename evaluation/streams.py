@@ -79,7 +79,7 @@ def score_stream(events, truth, late=0.5, early=1.5):
         "early": outcomes.count("early"),
         "edits": distance,
         "levenshtein_accuracy": 1 - distance / len(gestures) if gestures else None,
-        **latency(latencies),
+        **latency_figures(latencies),
         "outcomes": [{**event, "outcome": outcome} for event, outcome in zip(events, outcomes)],
     }
 
@@ -99,11 +99,11 @@ def combine(scores):
         "early": sum(s["early"] for s in scores),
         "edits": distance,
         "levenshtein_accuracy": 1 - distance / gestures if gestures else None,
-        **latency(latencies),
+        **latency_figures(latencies),
     }
 
 
-def latency(latencies):
+def latency_figures(latencies):
     """Median and largest latency of the hits, None (null in JSON) when nothing hit."""
     return {
         "latency_median_s": float(np.median(latencies)) if latencies else None,
