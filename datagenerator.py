@@ -35,7 +35,7 @@ import numpy as np
 
 from clips.frames import FLOW_NAME, FRAME_NAME, clip_folder
 from clips.index import read_classes, read_index
-from clips.keypoints import keypoint_features, keypoints_path, load_keypoints, mirror_keypoints
+from clips.keypoints import keypoint_features, keypoints_path, load_keypoints, mirror_keypoints, mirror_order
 
 MAX_ROTATION = 10.0  # degrees, either way
 MAX_ZOOM = 0.1  # zoom in or out by up to 10 %
@@ -206,7 +206,8 @@ class ClipDataset(keras.utils.PyDataset):
                     "run `prepare.py keypoints` on it, and see its report for clips whose frames could not be read."
                 )
             if flip and split == "train" and self.rows:  # a layout it cannot mirror, said before training starts
-                mirror_keypoints(load_keypoints(data_dir, self.rows[0]["clip"]), keypoints_path(data_dir, self.rows[0]["clip"]))
+                first = self.rows[0]["clip"]
+                mirror_order(load_keypoints(data_dir, first).shape[-2], keypoints_path(data_dir, first))
         self.modality, self.flow_pairs, self.flip = modality, flow_pairs, flip
         self.mirrored = mirror_labels(self.classes)
         self.augment = split == "train" if augment is None else augment

@@ -60,16 +60,20 @@ MIRRORED_JOINTS = {
 }
 
 
+def mirror_order(joints, source="keypoints"):
+    """Where each of `joints` joints comes from in a mirror image; a layout not known is refused, naming `source`."""
+    if joints not in MIRRORED_JOINTS:
+        raise ValueError(
+            f"{source}: {joints} joints is not a layout --flip knows how to mirror "
+            f"({', '.join(map(str, MIRRORED_JOINTS))}); train without --flip."
+        )
+    return MIRRORED_JOINTS[joints]
+
+
 def mirror_keypoints(points, source="keypoints"):
     """(..., joints, 3) keypoints seen in a mirror: x -> 1 - x, and left and right joints trade places;
     a missing joint stays missing. `source` names the clip in the error for a layout not known."""
-    order = MIRRORED_JOINTS.get(points.shape[-2])
-    if order is None:
-        raise ValueError(
-            f"{source}: {points.shape[-2]} joints is not a layout --flip knows how to mirror "
-            f"({', '.join(map(str, MIRRORED_JOINTS))}); train without --flip."
-        )
-    mirrored = points[..., order, :].copy()
+    mirrored = points[..., mirror_order(points.shape[-2], source), :].copy()
     present = mirrored[..., 2] > 0
     mirrored[..., 0] = np.where(present, 1 - mirrored[..., 0], mirrored[..., 0])
     return mirrored
