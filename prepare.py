@@ -306,7 +306,7 @@ def main(argv=None):
     parser.add_argument("--fps", type=float, help="frames per second to keep from videos and frame folders (default: all)")
     parser.add_argument("--max-frames", type=int, help="keep at most this many frames per clip, evenly spread (default: all)")
     parser.add_argument(
-        "--flow", choices=flow.METHODS, help="also write optical flow between consecutive frames (see clips/flow.py)"
+        "--flow", choices=flow.CHOICES, help="also write optical flow between consecutive frames (see clips/flow.py)"
     )
     parser.add_argument("--depth", action="store_true", help="IsoGD: prepare the K_ depth videos too, into depth/")
     parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="UCF101's train/test split (default: 1)")

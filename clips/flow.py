@@ -1,12 +1,14 @@
 """Optical flow between consecutive frames, stored as 8-bit images as UCF101's TV-L1 flow is.
 
-    compute = flow_method("dis")            # or "farneback", "tvl1"
+    compute = flow_method("dis")            # or "farneback", "tvl1"; "dis-steady": less the camera's motion
     flow = compute(previous, current)       # (height, width, 2) float32, pixels per frame
     x_image, y_image = encode(flow)         # uint8, 128 = no motion, 0 and 255 = -+20 px
 
 Displacements are clipped to +-BOUND pixels and mapped linearly onto 0..255, so a mirrored x
 image is simply 255 - x. `prepare.py --flow` writes the pair for every frame of a clip; the
 generator stacks them for a motion stream; the app computes them live with the same method.
+A method's "-steady" form (`prepare.py --flow dis-steady`) takes the camera's own pan, zoom and
+shake out of every flow field, so what is left is what moves in the scene: the hand.
 """
 
 import cv2
@@ -14,12 +16,17 @@ import numpy as np
 
 BOUND = 20.0  # pixels per frame, either way
 METHODS = ("dis", "farneback", "tvl1")
+STEADY = "-steady"  # a method's name + STEADY: its flow less the camera's own motion (see `steady`)
+CHOICES = (*METHODS, *(method + STEADY for method in METHODS))
 
 
 def flow_method(name):
     """A function (previous, current) -> flow for two gray uint8 frames of one size. `name` is a method,
     or a run's record of one: "tvl1 (the dataset's tvl1_flow)" was made by TV-L1."""
     name = name.split()[0]
+    if name.endswith(STEADY):
+        compute = flow_method(name.removesuffix(STEADY))
+        return lambda previous, current: steady(compute(previous, current))
     if name == "dis":
         # DIS (Kroeger et al. 2016): fast dense flow, in OpenCV's main module
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -35,7 +42,23 @@ def flow_method(name):
             )
         tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
         return lambda previous, current: tvl1.calc(previous, current, None)
-    raise ValueError(f"Unknown flow method {name!r}; known methods: {', '.join(METHODS)}.")
+    raise ValueError(f"Unknown flow method {name!r}; known methods: {', '.join(CHOICES)}.")
+
+
+def steady(flow, step=4, keep=0.8):
+    """Flow less the camera's motion: the affine field (a pan, zoom, turn or shear) that best fits
+    the flow, by least squares on every `step`-th pixel, fitted twice more on the `keep` part
+    that fits it best, so that a hand moving across the picture does not pull the fit its way."""
+    height, width = flow.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    places = np.stack([xs / width - 0.5, ys / height - 0.5, np.ones_like(xs)], axis=-1)  # (height, width, 3)
+    samples, motion = places[::step, ::step].reshape(-1, 3), flow[::step, ::step].reshape(-1, 2)
+    fits = np.ones(len(samples), bool)
+    for _ in range(3):
+        camera = np.linalg.lstsq(samples[fits], motion[fits], rcond=None)[0]  # (3, 2)
+        misfit = np.abs(samples @ camera - motion).sum(axis=1)
+        fits = misfit <= np.quantile(misfit, keep)
+    return (flow - places @ camera).astype(np.float32)
 
 
 def to_gray(frame):

@@ -38,6 +38,28 @@ def test_tvl1_needs_contrib_or_works():
         flow.flow_method("lucas")
 
 
+def test_steady_flow_takes_out_the_camera_and_keeps_the_hand():
+    ys, xs = np.mgrid[0:60, 0:80].astype(np.float32)
+    camera = np.stack([1.5 + 0.04 * (xs - 40), -0.8 + 0.04 * (ys - 30)], axis=-1)  # a pan and a zoom
+    motion = camera.copy()
+    motion[20:35, 30:45] += (4.0, 0.0)  # the hand moves right, across a sixteenth of the picture
+    still = flow.steady(motion)
+    outside = np.ones((60, 80), bool)
+    outside[20:35, 30:45] = False
+    assert np.abs(still[outside]).max() < 0.05
+    np.testing.assert_allclose(still[20:35, 30:45], np.broadcast_to([4.0, 0.0], (15, 15, 2)), atol=0.05)
+
+
+def test_dis_steady_measures_the_hand_against_a_panning_camera():
+    texture = cv2.GaussianBlur(np.random.default_rng(0).uniform(0, 255, (80, 100)), (0, 0), 1.5).astype(np.uint8)
+    patch = cv2.GaussianBlur(np.random.default_rng(1).uniform(0, 255, (16, 16)), (0, 0), 1.0).astype(np.uint8)
+    previous, current = texture[10:70, 10:90].copy(), texture[10:70, 8:88].copy()  # the picture pans 2 px right
+    previous[22:38, 20:36], current[22:38, 26:42] = patch, patch  # while the hand moves 6 px right
+    raw, still = (flow.flow_method(name)(previous, current) for name in ("dis", "dis-steady"))
+    assert 1.5 < np.median(raw[5:15, 50:75, 0]) < 2.5 and abs(np.median(still[5:15, 50:75, 0])) < 0.5
+    assert 3.0 < np.median(still[26:34, 28:38, 0]) < 5.0  # 6 px, less the camera's 2
+
+
 def test_encoding_is_the_ucf101_convention():
     motion = np.array([[[0.0, -20.0], [25.0, 10.0]]], np.float32)  # (1, 2, 2)
     x_image, y_image = flow.encode(motion)
