@@ -1,12 +1,15 @@
 """What `train.py --data DATA --epochs N` gives in a fixed time on this machine, beside the recipe before it.
 
-    python bench/recipe.py [--data PREPARED] [--budget 5] [--recipes default,before]
+    python bench/recipe.py [--data PREPARED] [--budget 5] [--recipes default,before,steady-flow]
 
 Each recipe trains SlowFast on the prepared set for as many epochs as fit in `--budget` minutes
 (timed from one probe epoch), from scratch, in this process, one after the other:
 - default: `train.py --epochs N` as it is now (a warm-up epoch and a cosine to near zero);
 - before: the recipe before it, the same command then: a constant 2e-3, every 3D kernel computed as
-  stacked frames and Keras's own batch norm (the layers as `bench/conv_speed.py` times them).
+  stacked frames and Keras's own batch norm (the layers as `bench/conv_speed.py` times them);
+- steady-flow: the same SlowFast on the optical flow of the scene, with the camera's motion taken
+  out (`prepare.py --flow dis-steady`): at each sampled frame the two flow fields up to the next one,
+  at 64x64, half the clips mirrored: `train.py --epochs N --modality flow --flow-pairs 2 --size 64 --flip`.
 For each it prints the validation top-1 of the saved (best) model, its mean class accuracy and worst
 classes, the best epoch's and the last epoch's validation accuracy, the training clips per second
 (validation included) and the minutes it took, then the ratios of the default to the one before.
@@ -14,8 +17,8 @@ The goal (issue 17): top-1 >= 0.95, every class >= 0.85, the last epoch within 1
 within 5 minutes, at 2x the clips per second of the recipe before.
 
 Without `--data` it measures on the set `bench/heldout.py` draws (fetching its backgrounds the first
-time), written and prepared with the defaults in a temporary folder: a style the project was not
-tuned on. `synthetic.py` writes the demo's style, the one the project was tuned on.
+time), written and prepared with the defaults and `--flow dis-steady` in a temporary folder: a style
+the project was not tuned on. `synthetic.py` writes the demo's style, the one the project was tuned on.
 """
 
 import argparse
@@ -46,6 +49,7 @@ RECIPES = {
         ["--decay", "constant", "--warmup", "0"],
         lambda: computed_as(FrameStackConv3D.stacked_op, keras.layers.BatchNormalization.call),
     ),
+    "steady-flow": (["--modality", "flow", "--flow-pairs", "2", "--size", "64", "--flip"], contextlib.nullcontext),
 }
 
 
@@ -82,11 +86,12 @@ def measure(name, data, folder, budget_minutes, seed):
     }
 
 
-def heldout_data(folder):
-    """bench/heldout.py's set, prepared with prepare.py's defaults."""
-    counts = heldout.write_set(folder / "heldout")
-    print(f"bench/heldout.py: {counts['train']} training and {counts['validation']} validation clips")
-    prepare.prepare(folder / "heldout", folder / "data", progress=False)
+def heldout_data(folder, seed):
+    """bench/heldout.py's set, prepared with prepare.py's defaults and the flow of `--flow dis-steady`
+    (the frames are the defaults' either way)."""
+    counts = heldout.write_set(folder / "heldout", seed=seed)
+    print(f"bench/heldout.py --seed {seed}: {counts['train']} training and {counts['validation']} validation clips")
+    prepare.prepare(folder / "heldout", folder / "data", flow_method="dis-steady", progress=False)
     return folder / "data"
 
 
@@ -96,15 +101,16 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=5.0, help="minutes of training per recipe (default: 5)")
     parser.add_argument("--recipes", default="default,before", help=f"comma-separated, of {', '.join(RECIPES)}")
     parser.add_argument("--seed", type=int, default=0, help="train.py's --seed (default: 0)")
+    parser.add_argument("--draw", type=int, default=7, help="bench/heldout.py's --seed, without --data (default: 7)")
     args = parser.parse_args(argv)
     names = args.recipes.split(",")
     unknown = [name for name in names if name not in RECIPES]
     if unknown:
         parser.error(f"unknown recipes {', '.join(unknown)}; known: {', '.join(RECIPES)}")
     with tempfile.TemporaryDirectory() as folder:
-        data = args.data or heldout_data(Path(folder))
+        data = args.data or heldout_data(Path(folder), args.draw)
         results = [measure(name, data, folder, args.budget, args.seed) for name in names]
-    print(f"\n{args.data or 'bench/heldout.py'}, {args.budget:g} minutes of training per recipe\n")
+    print(f"\n{args.data or f'bench/heldout.py --seed {args.draw}'}, {args.budget:g} minutes of training per recipe\n")
     print("| recipe | epochs | top-1 | mean class | worst classes | best epoch | last epoch | clips/s | minutes |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:

@@ -162,6 +162,17 @@ def test_flow_buffer_stacks_live_flow_as_the_generator_does():
     assert buffer.period == pytest.approx(1 / 12)  # flow is between consecutive frames
 
 
+def test_a_steady_flow_run_takes_the_camera_out_of_live_flow():
+    """A picture panning right 2 px a frame: DIS sees it move (+2 px = +0.1), its -steady form sees it still."""
+    texture = cv2.GaussianBlur(np.random.default_rng(0).uniform(0, 255, (80, 120)), (0, 0), 1.5).astype(np.uint8)
+    frames = [texture[10:70, 30 - 2 * t : 110 - 2 * t] for t in range(7)]  # 7 frames, 6 flows: the first clip
+    config = {"prepared_size": 60, "size": 32, "fps": 12, "flow_pairs": 2, "stride": 2, "frames": 3}
+    for method, expected in (("dis", 0.1), ("dis-steady", 0.0)):
+        buffer = buffers.FlowBuffer({**config, "flow_method": method})
+        clip = [buffer.clip() for frame in frames if buffer.add(frame)][-1]
+        assert abs(clip[..., 0::2].mean() - expected) < 0.02 and abs(clip[..., 1::2].mean()) < 0.02
+
+
 def test_a_keypoint_run_takes_live_keypoints_from_its_landmarker(tmp_path, gesture_video):
     import synthetic
     import train
