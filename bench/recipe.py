@@ -1,9 +1,10 @@
 """What `train.py --data DATA --epochs N` gives in a fixed time on this machine, beside the recipe before it.
 
-    python bench/recipe.py [--data PREPARED] [--budget 5] [--recipes default,before,steady-flow]
+    python bench/recipe.py [--data PREPARED] [--budget 5] [--recipes default,before,steady-flow] [--runs FOLDER]
 
 Each recipe trains SlowFast on the prepared set for as many epochs as fit in `--budget` minutes
-(timed from one probe epoch), from scratch, in this process, one after the other:
+(timed by a two-epoch probe: the first epoch with its start-up, then one more), from scratch, in this
+process, one after the other:
 - default: `train.py --epochs N` as it is now (a warm-up epoch and a cosine to near zero);
 - before: the recipe before it, the same command then: a constant 2e-3, every 3D kernel computed as
   stacked frames and Keras's own batch norm (the layers as `bench/conv_speed.py` times them);
@@ -42,6 +43,7 @@ import prepare  # noqa: E402
 import train  # noqa: E402
 from clips.index import read_index  # noqa: E402
 from nets.layers import FrameStackConv3D  # noqa: E402
+from training.runs import RunCheckpoint  # noqa: E402
 
 RECIPES = {
     "default": ([], contextlib.nullcontext),
@@ -53,21 +55,46 @@ RECIPES = {
 }
 
 
+@contextlib.contextmanager
+def epoch_ends(times):
+    """Appends the time at which each epoch of train.py ends (when its checkpoint is written) to `times`."""
+    original = RunCheckpoint.on_epoch_end
+
+    def timed(self, epoch, logs=None):
+        original(self, epoch, logs)
+        times.append(time.perf_counter())
+
+    RunCheckpoint.on_epoch_end = timed
+    try:
+        yield
+    finally:
+        RunCheckpoint.on_epoch_end = original
+
+
 def timed_training(data, run, epochs, options, seed):
-    """Seconds of one `train.py` invocation from scratch."""
+    """Seconds of one `train.py` invocation from scratch, and the seconds from its start to each epoch's end."""
     argv = ["--data", str(data), "--run", str(run), "--fresh", "--epochs", str(epochs), "--seed", str(seed), *options]
+    ends = []
     started = time.perf_counter()
-    train.main(argv)
-    return time.perf_counter() - started
+    with epoch_ends(ends):
+        train.main(argv)
+    return time.perf_counter() - started, [end - started for end in ends]
+
+
+def epochs_within(budget_seconds, probe):
+    """Epochs that fit in the budget, from a two-epoch probe: its start-up and first epoch, then one
+    epoch each, and what follows the last (the best model's saving)."""
+    total, (first, second) = probe
+    return max(1, 1 + int((budget_seconds - first - (total - second)) // (second - first)))
 
 
 def measure(name, data, folder, budget_minutes, seed):
     options, layers = RECIPES[name]
     with layers():
-        probe = timed_training(data, Path(folder) / f"{name}_probe", 1, options, seed)
-        epochs = max(1, int(budget_minutes * 60 // probe))
+        probe = timed_training(data, Path(folder) / f"{name}_probe", 2, options, seed)
+        epochs = epochs_within(budget_minutes * 60, probe)
         run = Path(folder) / name
-        seconds = timed_training(data, run, epochs, options, seed)
+        seconds, _ = timed_training(data, run, epochs, options, seed)
     metrics = evaluate.evaluate(run)
     with open(run / "history.csv", newline="") as file:
         accuracies = [float(row["val_accuracy"]) for row in csv.DictReader(file)]
@@ -102,6 +129,7 @@ def main(argv=None):
     parser.add_argument("--recipes", default="default,before", help=f"comma-separated, of {', '.join(RECIPES)}")
     parser.add_argument("--seed", type=int, default=0, help="train.py's --seed (default: 0)")
     parser.add_argument("--draw", type=int, default=7, help="bench/heldout.py's --seed, without --data (default: 7)")
+    parser.add_argument("--runs", help="keep each recipe's run folder here, for evaluate.py (default: deleted)")
     args = parser.parse_args(argv)
     names = args.recipes.split(",")
     unknown = [name for name in names if name not in RECIPES]
@@ -109,7 +137,8 @@ def main(argv=None):
         parser.error(f"unknown recipes {', '.join(unknown)}; known: {', '.join(RECIPES)}")
     with tempfile.TemporaryDirectory() as folder:
         data = args.data or heldout_data(Path(folder), args.draw)
-        results = [measure(name, data, folder, args.budget, args.seed) for name in names]
+        runs = Path(args.runs or folder)
+        results = [measure(name, data, runs, args.budget, args.seed) for name in names]
     print(f"\n{args.data or f'bench/heldout.py --seed {args.draw}'}, {args.budget:g} minutes of training per recipe\n")
     print("| recipe | epochs | top-1 | mean class | worst classes | best epoch | last epoch | clips/s | minutes |")
     print("|---|---|---|---|---|---|---|---|---|")
