@@ -11,6 +11,8 @@ A method's "-steady" form (`prepare.py --flow dis-steady`) takes the camera's ow
 shake out of every flow field, so what is left is what moves in the scene: the hand.
 """
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -49,9 +51,7 @@ def steady(flow, step=4, keep=0.8):
     """Flow less the camera's motion: the affine field (a pan, zoom, turn or shear) that best fits
     the flow, by least squares on every `step`-th pixel, fitted twice more on the `keep` part
     that fits it best, so that a hand moving across the picture does not pull the fit its way."""
-    height, width = flow.shape[:2]
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    places = np.stack([xs / width - 0.5, ys / height - 0.5, np.ones_like(xs)], axis=-1)  # (height, width, 3)
+    places = _places(*flow.shape[:2])
     samples, motion = places[::step, ::step].reshape(-1, 3), flow[::step, ::step].reshape(-1, 2)
     fits = np.ones(len(samples), bool)
     for _ in range(3):
@@ -59,6 +59,16 @@ def steady(flow, step=4, keep=0.8):
         misfit = np.abs(samples @ camera - motion).sum(axis=1)
         fits = misfit <= np.quantile(misfit, keep)
     return (flow - places @ camera).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _places(height, width):
+    """(height, width, 3): each pixel's x and y as fractions from the centre, and 1; made once per frame size
+    (a clip's frames, and the app's camera, keep theirs)."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    places = np.stack([xs / width - 0.5, ys / height - 0.5, np.ones_like(xs)], axis=-1)
+    places.flags.writeable = False
+    return places
 
 
 def to_gray(frame):
