@@ -89,11 +89,12 @@ def epochs_within(budget_seconds, probe):
 
 
 def measure(name, data, folder, budget_minutes, seed):
+    """One recipe's figures, its probe and run trained in `folder`."""
     options, layers = RECIPES[name]
     with layers():
-        probe = timed_training(data, Path(folder) / f"{name}_probe", 2, options, seed)
+        probe = timed_training(data, folder / f"{name}_probe", 2, options, seed)
         epochs = epochs_within(budget_minutes * 60, probe)
-        run = Path(folder) / name
+        run = folder / name
         seconds, _ = timed_training(data, run, epochs, options, seed)
     metrics = evaluate.evaluate(run)
     with open(run / "history.csv", newline="") as file:
