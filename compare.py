@@ -73,8 +73,9 @@ def training_speed(state, num_clips):
 
 
 def measure(name, run_dir, state, clips, calls, workers):
-    metrics = evaluate.evaluate(run_dir, clips=clips, workers=workers)
-    config, _, model = load_run(run_dir)
+    loaded = load_run(run_dir)  # once: a large model (C3D's 46 M parameters) takes seconds to load
+    metrics = evaluate.evaluate(run_dir, clips=clips, workers=workers, loaded=loaded)
+    config, _, model = loaded
     shape = tuple(config["input_shape"])
     figures = {
         "model": name,

@@ -64,14 +64,15 @@ def plot_confusion(matrix, classes, path, title):
     save_figure(figure, path)
 
 
-def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=2, clips=1, crops=1, export=None):
+def evaluate(run_dir, data_dir=None, split="validation", batch_size=16, workers=2, clips=1, crops=1, export=None, loaded=None):
     """Returns the metrics dict and writes metrics.json, scores.npz and confusion.png into the run folder,
-    or for an `export` (a file of export.py), NAME.metrics.json and NAME.confusion.png beside it."""
+    or for an `export` (a file of export.py), NAME.metrics.json and NAME.confusion.png beside it.
+    `loaded`: the run's (config, classes, model) from load_run, when the caller holds them already."""
     if export:
         config, classes, model = load_export(export)
         run_dir, prefix = Path(export).parent, f"{Path(export).name}."
     else:
-        config, classes, model = load_run(run_dir)
+        config, classes, model = loaded or load_run(run_dir)
         run_dir, prefix = Path(run_dir), ""
     data_dir = data_dir or config["data"]
     probabilities, data = score_clips(model, config, split, data_dir, clips, crops, batch_size, workers, classes)
