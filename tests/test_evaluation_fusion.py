@@ -57,9 +57,6 @@ def test_evaluate_fuses_two_streams(stream_runs, capsys, monkeypatch):
     fused = keras.models.load_model(spatial / "fusion.keras", safe_mode=True)
     assert fused.input_shape == (None, 3, 2 * 2048)  # both streams' features at 3 positions
     assert "recurrent fusion (GRU)" in capsys.readouterr().out
-    # the average with all the weight on one stream is that stream
-    alone = evaluate.main(["--fuse", str(spatial), str(motion), "--positions", "3", "--weights", "1,0"])
-    assert alone["average_fusion"] == alone["streams"][str(spatial)]
 
 
 def test_fusion_refuses_runs_of_other_classes(stream_runs, tmp_path, capsys):
