@@ -16,7 +16,14 @@ from keras import layers
 from nets import weights as weights_file
 from nets.backbones import imagenet_backbone
 from nets.i3d import i3d
-from nets.layers import EveryNthFrame, FrameMaxPool, FrameStackConv3D, FusedBatchNormalization, TwoClassProbabilities
+from nets.layers import (
+    EveryNthFrame,
+    FrameMaxPool,
+    FramesAsBatch,
+    FrameStackConv3D,
+    FusedBatchNormalization,
+    TwoClassProbabilities,
+)
 from nets.streaming import tsm_mobilenet
 
 # SlowFast variants as data. Stage widths are the slow pathway's bottleneck widths (the block
@@ -215,7 +222,7 @@ def frame_classifier(input_shape, num_classes, application, head, weights=None, 
     """A 2D ImageNet backbone shared across the clip's frames, then `head` on its per-frame features."""
     clip = keras.Input(shape=input_shape, name="clip")  # (batch, time, height, width, channels)
     backbone = imagenet_backbone(application, input_shape[1:], weights)
-    features = layers.TimeDistributed(backbone, name="frame_features")(clip)  # (batch, time, features)
+    features = FramesAsBatch(backbone, name="frame_features")(clip)  # (batch, time, features)
     return keras.Model(clip, head(features, num_classes), name=name)
 
 

@@ -187,6 +187,25 @@ class TemporalShift(layers.Layer):
         return {**super().get_config(), "frames": self.frames, "shift_div": self.shift_div}
 
 
+@keras.saving.register_keras_serializable(package="nets")
+class FramesAsBatch(layers.TimeDistributed):
+    """`keras.layers.TimeDistributed` that calls the wrapped layer once, on every frame of every clip.
+
+    Keras 3's TimeDistributed calls the layer once per frame when the clip's length is known, so a
+    16-frame clip puts 16 copies of a MobileNet in the training graph, each traced, each with its
+    own gradient, each normalising its batch on a few frames. This one folds time into the batch
+    (batch * time, ...), calls the layer once and unfolds the result, as Keras 2's did: batch norm
+    sees every frame of the batch. Same weights and config as TimeDistributed; masks use its call.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None or None in inputs.shape[2:]:
+            return super().call(inputs, training=training, mask=mask)
+        shape = ops.shape(inputs)
+        outputs = self.layer(ops.reshape(inputs, (-1, *inputs.shape[2:])), training=training)
+        return ops.reshape(outputs, (shape[0], shape[1], *outputs.shape[1:]))
+
+
 def load_model(path, compile=False):
     """A saved `.keras` model (a run's model or checkpoint, fusion.keras), in safe mode: nothing in
     the file runs as code. `compile=True` also restores its optimizer, to continue training."""
