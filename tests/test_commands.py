@@ -79,6 +79,10 @@ def test_compare_two_small_models_then_fuse_two_runs(readme_run, tmp_path):
         assert 0 <= row["top1"] <= 1 and row["parameters"] > 0.1 and row["gflops"] > 0
         assert row["train_clips_per_second"] > 0 and row["inference_ms"] > 0
     assert rows[1]["gflops"] > 10 * rows[0]["gflops"]  # C3D's 3x3x3 convolutions at full width cost far more
+    for name in ("slowfast", "c3d"):  # each trained an epoch by train.py and evaluated: C3D's test of both
+        config = json.loads((out / name / "config.json").read_text())
+        assert config["model"] == name and config.get("weights") is None
+        assert len((out / name / "history.csv").read_text().splitlines()) == 2  # the header and epoch 1
     table = (out / "comparison.md").read_text()
     assert "| `slowfast` | 8x32x32x1 | 1 |" in table and "| `c3d` |" in table and "--epochs 1" in table
     assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
