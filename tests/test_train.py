@@ -138,27 +138,6 @@ def test_a_best_model_is_only_moved_into_place_for_a_committed_epoch(trained_run
 SMALLER = {"i3d": ["--size", "16"]}
 
 
-# The other models train an epoch and are evaluated elsewhere, in tests that need such a run anyway:
-# slowfast in the trained_run fixture, c3d in test_commands.py's comparison, i3d in the freeze-backbone
-# test below, two_stream in test_evaluation_fusion.py, tsm_mobilenet in the stream_run fixture, pose_lstm
-# below. mobilenet_lstm differs from mobilenet_gru only in its cell, which test_network.py trains. SlowFast
-# R50 is the default model's builder at other widths: test_network.py trains it on a batch and reloads it in
-# a fresh interpreter, test_convert_weights.py loads its files as train.py does; saving its 34 M parameters
-# with Adam's slots cost this test 49 s.
-@pytest.mark.parametrize("model", ["mobilenet_gru"])
-def test_every_model_trains_an_epoch_and_is_evaluated(model, prepared_dir, tmp_path):
-    import evaluate
-
-    run = tmp_path / model
-    size = SMALLER.get(model, [])
-    train.main(["--data", str(prepared_dir), "--run", str(run), "--model", model, "--epochs", "1", *TINY, *size])
-    config = json.loads((run / "config.json").read_text())
-    assert config["model"] == model and len(history(run)) == 1
-    assert config.get("weights") == ("none" if model in network.PRETRAINED else None)  # gray: no ImageNet by default
-    metrics = evaluate.main(["--run", str(run), "--workers", "1"])
-    assert metrics["num_clips"] == 10 and 0 <= metrics["top1"] <= 1
-
-
 def test_weights_are_refused_for_a_model_without_them(prepared_dir, tmp_path):
     with pytest.raises(
         SystemExit, match="--weights applies to i3d, mobilenet_gru, mobilenet_lstm, slowfast_r50, .*, tsm_mobilenet, two_stream"
