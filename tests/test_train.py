@@ -1,6 +1,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -99,18 +100,20 @@ def test_a_run_killed_mid_epoch_resumes_exactly(prepared_dir, tmp_path):
     # (a different command, a new --lr, goes on as a new invocation: test_commands.py's train-again step)
 
 
-def test_the_same_seed_gives_the_same_history_and_fresh_starts_over(prepared_dir, tmp_path):
-    def run(name, seed, *options):
-        train.main(
-            ["--data", str(prepared_dir), "--run", str(tmp_path / name), "--epochs", "1", "--seed", str(seed), *options, *TINY]
-        )
-        return numbers(history(tmp_path / name))
+def test_the_same_seed_gives_the_same_history_and_fresh_starts_over(trained_run, prepared_dir, tmp_path):
+    """--fresh over a copy of the shared run (seed 0, trained in whichever process made the fixture) trains
+    the same epochs again; another seed trains others."""
 
-    first = run("first", 0)
-    (tmp_path / "first" / "notes.txt").write_text("mine")
-    np.testing.assert_array_equal(run("first", 0, "--fresh"), first)  # started over: one epoch, the same one
-    assert (tmp_path / "first" / "notes.txt").read_text() == "mine"  # only the run's own files go
-    assert not np.allclose(run("other", 1)[:, 2:], first[:, 2:])  # another seed: other weights, order and masks
+    def run(folder, *options):
+        train.main(["--data", str(prepared_dir), "--run", str(folder), "--epochs", "2", *options, *TINY])
+        return numbers(history(folder))
+
+    first, copy = numbers(history(trained_run)), tmp_path / "first"
+    shutil.copytree(trained_run, copy)
+    (copy / "notes.txt").write_text("mine")
+    np.testing.assert_array_equal(run(copy, "--fresh"), first)  # started over: two epochs, the same ones
+    assert (copy / "notes.txt").read_text() == "mine"  # only the run's own files go
+    assert not np.allclose(run(tmp_path / "other", "--seed", "1")[:, 2:], first[:, 2:])  # other weights, order, masks
 
 
 def test_missing_data_is_a_clear_error(tmp_path):
