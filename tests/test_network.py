@@ -34,7 +34,7 @@ TINY_INPUT = {
 # The published checkpoints' variants are slowfast_r50 with other options (padding, laterals, slow frames):
 # their tiny tests run those options on the small slowfast, since an R50 training step alone costs 20 s;
 # test_the_published_checkpoints_variants_have_their_parameter_counts builds them whole. slowfast_r50 itself
-# is tested with all its blocks at an eighth of its widths: the same layers, 0.6 M parameters instead of 34 M
+# is tested with all its blocks at an eighth of its widths: the same layers, 0.54 M parameters instead of 34 M
 # to save, load and train.
 CHECKPOINT_OPTIONS = ("alpha", "fusion_kernel", "lateral_norm", "padding", "slow_frames")
 NARROW_R50 = dict(widths=(8, 16, 32, 64), stem_width=8)

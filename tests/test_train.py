@@ -136,9 +136,9 @@ def test_a_best_model_is_only_moved_into_place_for_a_committed_epoch(trained_run
     assert not committed.exists() and not uncommitted.exists()
 
 
-# Smaller frames where a model's training step is slow on a CPU at 32x32 (I3D's 3D pooling and
-# convolution gradients); it pads "same", so 16x16 goes through.
-SMALLER = {"i3d": ["--size", "16"]}
+# I3D's training step is slow on a CPU at 32x32 (its 3D pooling and convolution gradients); it pads
+# "same", so 16x16 frames go through.
+I3D_SIZE = ["--size", "16"]
 
 
 def test_weights_are_refused_for_a_model_without_them(prepared_dir, tmp_path):
@@ -169,7 +169,7 @@ def test_freeze_backbone_epochs_train_the_head_first(prepared_dir, tmp_path):
     source = network.build_model("i3d", input_shape=(8, 16, 16, 1), num_classes=400)  # as if converted from Kinetics
     weights = tmp_path / "i3d.weights.h5"
     source.save_weights(weights)
-    run, options = tmp_path / "run", ["--data", str(prepared_dir), "--model", "i3d", *TINY, *SMALLER["i3d"]]
+    run, options = tmp_path / "run", ["--data", str(prepared_dir), "--model", "i3d", *TINY, *I3D_SIZE]
     train.main(["--run", str(run), "--weights", str(weights), "--freeze-backbone-epochs", "1", "--epochs", "1", *options])
 
     def kernels(path):
