@@ -1,6 +1,6 @@
 """What `train.py --data DATA --epochs N` gives in a fixed time on this machine, beside the recipe before it.
 
-    python bench/recipe.py [--data PREPARED] [--budget 5] [--recipes default,before,steady-flow] [--runs FOLDER]
+    python bench/recipe.py [--data PREPARED] [--budget 5] [--recipes default,before,steady-flow] [--flow METHOD] [--runs FOLDER]
 
 Each recipe trains SlowFast on the prepared set for as many epochs as fit in `--budget` minutes
 (timed by a two-epoch probe: the first epoch with its start-up, then one more), from scratch, in this
@@ -9,7 +9,7 @@ process, one after the other:
 - before: the recipe before it, the same command then: a constant 2e-3, every 3D kernel computed as
   stacked frames and Keras's own batch norm (the layers as `bench/conv_speed.py` times them);
 - steady-flow: the same SlowFast on the optical flow of the scene, with the camera's motion taken
-  out (`prepare.py --flow dis-steady`): at each sampled frame the two flow fields up to the next one,
+  out (`prepare.py --flow farneback-steady`): at each sampled frame the two flow fields up to the next one,
   at 64x64, half the clips mirrored: `train.py --epochs N --modality flow --flow-pairs 2 --size 64 --flip`.
 For each it prints the validation top-1 of the saved (best) model, its mean class accuracy and worst
 classes, the best epoch's and the last epoch's validation accuracy, the training clips per second
@@ -18,7 +18,7 @@ The goal (issue 17): top-1 >= 0.95, every class >= 0.85, the last epoch within 1
 within 5 minutes, at 2x the clips per second of the recipe before.
 
 Without `--data` it measures on the set `bench/heldout.py` draws (fetching its backgrounds the first
-time), written and prepared with the defaults and `--flow dis-steady` in a temporary folder: a style
+time), written and prepared with the defaults and `--flow` (default farneback-steady) in a temporary folder: a style
 the project was not tuned on. `synthetic.py` writes the demo's style, the one the project was tuned on.
 """
 
@@ -114,12 +114,12 @@ def measure(name, data, folder, budget_minutes, seed):
     }
 
 
-def heldout_data(folder, seed):
-    """bench/heldout.py's set, prepared with prepare.py's defaults and the flow of `--flow dis-steady`
+def heldout_data(folder, seed, flow_method):
+    """bench/heldout.py's set, prepared with prepare.py's defaults and the flow of `--flow flow_method`
     (the frames are the defaults' either way)."""
     counts = heldout.write_set(folder / "heldout", seed=seed)
     print(f"bench/heldout.py --seed {seed}: {counts['train']} training and {counts['validation']} validation clips")
-    prepare.prepare(folder / "heldout", folder / "data", flow_method="dis-steady", progress=False)
+    prepare.prepare(folder / "heldout", folder / "data", flow_method=flow_method, progress=False)
     return folder / "data"
 
 
@@ -130,6 +130,9 @@ def main(argv=None):
     parser.add_argument("--recipes", default="default,before", help=f"comma-separated, of {', '.join(RECIPES)}")
     parser.add_argument("--seed", type=int, default=0, help="train.py's --seed (default: 0)")
     parser.add_argument("--draw", type=int, default=7, help="bench/heldout.py's --seed, without --data (default: 7)")
+    parser.add_argument(
+        "--flow", default="farneback-steady", help="prepare.py's --flow for the set made here (default: farneback-steady)"
+    )
     parser.add_argument("--runs", help="keep each recipe's run folder here, for evaluate.py (default: deleted)")
     args = parser.parse_args(argv)
     names = args.recipes.split(",")
@@ -137,7 +140,7 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown recipes {', '.join(unknown)}; known: {', '.join(RECIPES)}")
     with tempfile.TemporaryDirectory() as folder:
-        data = args.data or heldout_data(Path(folder), args.draw)
+        data = args.data or heldout_data(Path(folder), args.draw, args.flow)
         runs = Path(args.runs or folder)
         results = [measure(name, data, runs, args.budget, args.seed) for name in names]
     print(f"\n{args.data or f'bench/heldout.py --seed {args.draw}'}, {args.budget:g} minutes of training per recipe\n")
