@@ -41,6 +41,7 @@ from conv_speed import computed_as  # noqa: E402
 import evaluate  # noqa: E402
 import prepare  # noqa: E402
 import train  # noqa: E402
+from clips import flow  # noqa: E402
 from clips.index import read_index  # noqa: E402
 from nets.layers import FrameStackConv3D  # noqa: E402
 from training.runs import RunCheckpoint  # noqa: E402
@@ -131,7 +132,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="train.py's --seed (default: 0)")
     parser.add_argument("--draw", type=int, default=7, help="bench/heldout.py's --seed, without --data (default: 7)")
     parser.add_argument(
-        "--flow", default="farneback-steady", help="prepare.py's --flow for the set made here (default: farneback-steady)"
+        "--flow",
+        default="farneback-steady",
+        choices=flow.CHOICES,
+        help="prepare.py's --flow for the set made here (default: farneback-steady)",
     )
     parser.add_argument("--runs", help="keep each recipe's run folder here, for evaluate.py (default: deleted)")
     args = parser.parse_args(argv)
