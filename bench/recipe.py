@@ -43,14 +43,15 @@ import prepare  # noqa: E402
 import train  # noqa: E402
 from clips import flow  # noqa: E402
 from clips.index import read_index  # noqa: E402
-from nets.layers import FrameStackConv3D  # noqa: E402
+from nets.layers import FramesAsBatch, FrameStackConv3D  # noqa: E402
 from training.runs import RunCheckpoint  # noqa: E402
 
 RECIPES = {
     "default": ([], contextlib.nullcontext),
     "before": (
         ["--decay", "constant", "--warmup", "0"],
-        lambda: computed_as(FrameStackConv3D.stacked_op, keras.layers.BatchNormalization.call),
+        # SlowFast has no frame backbone: FramesAsBatch keeps its own call
+        lambda: computed_as(FrameStackConv3D.stacked_op, keras.layers.BatchNormalization.call, FramesAsBatch.call),
     ),
     "steady-flow": (["--modality", "flow", "--flow-pairs", "2", "--size", "64", "--flip"], contextlib.nullcontext),
 }
