@@ -29,7 +29,7 @@ import numpy as np
 from clips.index import read_classes, read_index
 from common.files import write_atomic, write_csv
 from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, MODELS, PRETRAINED, build_model, set_backbone_trainable
-from training import distribute, loop, lr_schedule
+from training import distribute, loop, lr_schedule, xla
 from training.runs import (
     HISTORY_COLUMNS,
     RUN_DEFAULTS,
@@ -234,9 +234,15 @@ def train(args):
         f"lr {lr_schedule.describe(invocation['schedule'])}; run folder {run_dir}"
     )
     if across_machines:
-        model.jit_compile = False  # the loop's steps are compiled by tf.function alone, not XLA
-    print(f"Computed with {distribute.describe_speed(model, precision)}")
+        model.jit_compile, xla_said = False, "XLA off (across machines the loop's steps are compiled by tf.function alone)"
+    else:
+        steps = len(train_data) * (final_epoch - initial_epoch)
+        on_cpu, key = distribute.on_cpu(), xla.machine_key(config, batch_size, precision)
+        choice = xla.XlaChoice(args.xla, key, steps, batch=lambda: train_data[0], on_cpu=on_cpu and replicas == 1)
+        xla_said = choice.describe(model)
+    print(f"Computed with {distribute.describe_speed(model, precision, xla_said)}")
     callbacks = [
+        *([] if across_machines else [choice]),
         lr_schedule.LearningRateControl(invocation["schedule"], first, state["lr_counters"]),
         RunCheckpoint(run_dir, state, write=chief),  # after the schedule's counters change: it saves them
     ]
@@ -338,6 +344,13 @@ def make_parser():
     parser.add_argument("--size", type=int, help="frame height and width fed to the model (default: 112)")
     parser.add_argument("--channels", type=int, choices=(1, 3), help="1 gray, 3 colour (default: 1; 3 for two_stream)")
     parser.add_argument("--stride", type=int, help="source frames between sampled frames (default: 2)")
+    parser.add_argument(
+        "--xla",
+        choices=xla.CHOICES,
+        default="auto",
+        help="compile training steps with XLA: auto is off on a CPU with AVX-512; on others a run of 300 steps or more "
+        "times both first and the machine remembers the faster (default: auto; see training/xla.py)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="data-loading threads (default: 2)")
     parser.add_argument("--seed", type=int, help="seed of data order, augmentation and weights (default: 0)")
     parser.add_argument("--fresh", action="store_true", help="delete the run's files and start over (other files stay)")

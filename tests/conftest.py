@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
+# train.py remembers whether XLA is faster on this machine in ~/.cache (training/xla.py): tests neither
+# read the user's answer nor leave their own (one folder per process, so pytest-xdist workers stay apart)
+os.environ["XDG_CACHE_HOME"] = str(Path(tempfile.gettempdir()) / f"video-gestures-tests-{os.getpid()}")
 
 import export  # noqa: E402
 import prepare  # noqa: E402

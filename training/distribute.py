@@ -132,9 +132,10 @@ def adapt_model(model, strategy):
     return model
 
 
-def describe_speed(model, precision):
+def describe_speed(model, precision, xla=None):
     """How this machine computes the model, for the line training prints at its start: the 3D convolutions,
-    the batch norm, the precision and the threads, each with the reason it was chosen or fell back."""
+    the batch norm, the precision, the threads and XLA (`xla`, as training/xla.py chose it), each with the
+    reason it was chosen or fell back."""
     layers = list(all_layers(model))
     parts = []
     if any(isinstance(layer, FrameStackConv3D) for layer in layers):
@@ -147,27 +148,35 @@ def describe_speed(model, precision):
             parts.append("Keras's synchronised batch norm (statistics over all replicas)")
         else:
             parts.append("TensorFlow's fused batch norm")
-    on_cpu = not tf.config.list_logical_devices("GPU")
-    if precision == "float32" and on_cpu and cpu_has_bfloat16():
+    cpu = on_cpu()
+    if precision == "float32" and cpu and cpu_has_bfloat16():
         parts.append("float32 (the CPU has bfloat16, measured no faster: --mixed-precision to use it)")
     else:
         parts.append(precision)
-    if on_cpu:
+    if cpu:
         parts.append(f"{tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()} CPU threads")
-    if getattr(model, "jit_compile", False):  # Keras's own choice: XLA on GPUs, off on CPUs
-        parts.append("XLA on")
-    else:
-        parts.append("XLA off" + (" (measured slower on CPUs)" if on_cpu else ""))
+    parts.append(xla or f"XLA {'on' if getattr(model, 'jit_compile', False) else 'off'}")
     return ", ".join(parts)
+
+
+def on_cpu():
+    """Whether TensorFlow computes on the CPU here (no GPU)."""
+    return not tf.config.list_logical_devices("GPU")
 
 
 def cpu_has_bfloat16():
     """Whether the CPU computes bfloat16 natively (AMX or AVX-512 BF16), as Linux reports it."""
+    return bool(cpu_info()[1] & {"amx_bf16", "avx512_bf16"})
+
+
+def cpu_info():
+    """The CPU's name and its feature flags, as Linux reports them (empty where it does not)."""
     try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
     except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+        return "", set()
+    name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    return name, set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
 
 
 def all_layers(layer):
