@@ -237,7 +237,8 @@ def train(args):
         model.jit_compile, xla_said = False, "XLA off (across machines the loop's steps are compiled by tf.function alone)"
     else:
         steps = len(train_data) * (final_epoch - initial_epoch)
-        on_cpu, key = distribute.on_cpu(), xla.machine_key(config, batch_size, precision)
+        trainable = sum(int(np.prod(variable.shape)) for variable in model.trainable_variables)
+        on_cpu, key = distribute.on_cpu(), xla.machine_key(config, batch_size, precision, trainable)
         choice = xla.XlaChoice(args.xla, key, steps, batch=lambda: train_data[0], on_cpu=on_cpu and replicas == 1)
         xla_said = choice.describe(model)
     print(f"Computed with {distribute.describe_speed(model, precision, xla_said)}")

@@ -42,7 +42,7 @@ def fit(model, choice, epochs=2):
 
 def test_xla_is_kept_where_its_steps_are_faster_and_remembered(tmp_path, capsys):
     model, choice = tiny_model(), choice_of(tmp_path, [1.0] * 5 + [0.8] * 5)
-    assert choice.describe(model).startswith("XLA or not: the faster")
+    assert choice.describe(model).startswith("XLA or not: timed")
     fit(model, choice)
     assert choice.decided is True and model.jit_compile is True
     assert json.loads((tmp_path / "xla.json").read_text())[KEY] == {"xla": True, "xla_s": 0.8, "plain_s": 1.0}
@@ -86,8 +86,38 @@ def test_short_runs_gpus_and_asked_modes_measure_nothing(tmp_path):
 
 
 def test_the_key_names_the_cpu_the_model_and_its_input():
-    key = xla.machine_key({"model": "slowfast", "input_shape": [16, 64, 64, 4]}, 16, "float32")
-    assert "slowfast 16x64x64x4, batch 16, float32" in key and "TF " in key
+    key = xla.machine_key({"model": "slowfast", "input_shape": [16, 64, 64, 4]}, 16, "float32", 1234)
+    assert "slowfast 16x64x64x4, 1,234 trainable, batch 16, float32" in key and "TF " in key
+
+
+def test_a_cache_unreadable_in_part_or_whole_is_measured_again(tmp_path):
+    path, good = tmp_path / "xla.json", {"xla": True, "xla_s": 0.5, "plain_s": 1.0}
+    path.write_text(json.dumps({KEY: good, "other": {"xla": True}, "third": [1]}))
+    assert xla.read_cache(path) == {KEY: good}
+    for text in ("[]", "{not json", ""):
+        path.write_text(text)
+        assert xla.read_cache(path) == {} and choice_of(tmp_path).measuring
+
+
+def test_a_step_xla_cannot_compile_trains_without_it_and_changes_nothing(tmp_path, monkeypatch, capsys):
+    model, choice = tiny_model(), choice_of(tmp_path)
+    expected = fit(tiny_model(), choice_of(tmp_path, mode="off"))
+    made = model.make_train_function
+
+    def failing(force=False):
+        made(force=force)
+        if model.jit_compile:
+
+            def compile_error(iterator):
+                raise xla.tf.errors.InvalidArgumentError(None, None, "no XLA kernel for this op\nmore")
+
+            model.train_function = compile_error
+
+    monkeypatch.setattr(model, "make_train_function", failing)
+    assert fit(model, choice)["loss"] == pytest.approx(expected["loss"], rel=1e-6)  # the plain steps were undone
+    assert choice.decided is False and model.jit_compile is False
+    assert "XLA off (it failed to compile the training step: no XLA kernel for this op)" in capsys.readouterr().out
+    assert not (tmp_path / "xla.json").exists()
 
 
 def test_train_py_times_its_own_batch_and_trains_as_if_it_had_not(trained_run, prepared_dir, tmp_path, monkeypatch, capsys):
@@ -99,7 +129,7 @@ def test_train_py_times_its_own_batch_and_trains_as_if_it_had_not(trained_run, p
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     train.main(["--data", str(prepared_dir), "--run", str(tmp_path / "run"), "--epochs", "2", *TINY])
     said = capsys.readouterr().out
-    assert "XLA or not: the faster, timed over 5 steps each before training" in said
+    assert "XLA or not: timed over 5 steps each before training" in said
     assert "measured before training); remembered in" in said
     (entry,) = json.loads((tmp_path / "cache" / "video-gestures" / "xla.json").read_text()).values()
     assert entry["xla"] is False and entry["xla_s"] > 0 and entry["plain_s"] > 0

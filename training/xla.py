@@ -10,10 +10,12 @@ before the first epoch: `PLAIN_STEPS` training steps on one batch as Keras built
 compiled them (after a step that traces, or compiles); it keeps XLA where its median step is at
 least `MIN_GAIN` faster and puts back every weight, optimizer slot and seed the steps changed. The
 answer is remembered for this CPU, TensorFlow version, model, input and batch in
-`~/.cache/video-gestures/xla.json` (`$XDG_CACHE_HOME` if set), so the compile is paid once per
-machine. A run too short to pay for the compile (under `MIN_STEPS` training steps) measures nothing
-and stays without XLA. On GPUs Keras's own choice stands (XLA where every layer supports it);
-across machines XLA stays off.
+`~/.cache/video-gestures/xla.json` (`$XDG_CACHE_HOME` if set; delete it to time again), so the
+timing is paid once per machine (a run with XLA still compiles its steps, and its validation step,
+at its start). A run too short to pay for the timing (under `MIN_STEPS` training steps) measures
+nothing and stays without XLA; one that unfreezes its backbone keeps the answer for the frozen
+steps. Where XLA cannot compile a step, the run trains without it. On GPUs Keras's own choice
+stands (XLA where every layer supports it); across machines XLA stays off.
 """
 
 import hashlib
@@ -40,19 +42,25 @@ def cache_file():
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "video-gestures" / "xla.json"
 
 
-def machine_key(config, batch_size, precision):
-    """What a step's speed depends on: the CPU (its name and features), TensorFlow, the model and its input."""
+def machine_key(config, batch_size, precision, trainable):
+    """What a step's speed depends on: the CPU (its name and features), TensorFlow, the model (and how much
+    of it trains: a frozen backbone's steps are others), its input and batch."""
     name, flags = cpu_info()
     cpu = f"{name or platform.machine()} {hashlib.sha1(' '.join(sorted(flags)).encode()).hexdigest()[:8]}"
     shape = "x".join(str(size) for size in config["input_shape"])
-    return f"{cpu}, {os.cpu_count()} cores, TF {tf.__version__}, {config['model']} {shape}, batch {batch_size}, {precision}"
+    model = f"{config['model']} {shape}, {trainable:,} trainable, batch {batch_size}, {precision}"
+    return f"{cpu}, {os.cpu_count()} cores, TF {tf.__version__}, {model}"
 
 
 def read_cache(path):
+    """The answers remembered, {key: {"xla", "xla_s", "plain_s"}}; an unreadable file or entry is measured again."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # none yet, or unreadable: measure again
+        cache = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return {}
+    fields = {"xla": bool, "xla_s": float, "plain_s": float}
+    valid = lambda entry: isinstance(entry, dict) and all(isinstance(entry.get(f), t) for f, t in fields.items())  # noqa: E731
+    return {key: entry for key, entry in cache.items() if valid(entry)} if isinstance(cache, dict) else {}
 
 
 class XlaChoice(keras.callbacks.Callback):
@@ -83,8 +91,10 @@ class XlaChoice(keras.callbacks.Callback):
             self.reason = f"{known['xla_s']:.3f} s a step with it, {known['plain_s']:.3f} s without, measured here before"
         elif steps < min_steps:
             self.decided, self.reason = False, f"a run of {steps} steps, under {min_steps}, is too short to time it"
+        elif batch is None:
+            raise ValueError("XlaChoice needs `batch`, a function giving a training batch, to time the steps on.")
         else:
-            self.measuring, self.reason = True, f"the faster, timed over {PLAIN_STEPS} steps each before training"
+            self.measuring, self.reason = True, f"timed over {PLAIN_STEPS} steps each before training"
 
     def describe(self, model):
         """For the line training prints at its start, and once measured."""
@@ -108,16 +118,27 @@ class XlaChoice(keras.callbacks.Callback):
         saved = [variable.numpy() for variable in state]
         batches = tf.data.Dataset.from_tensors(tuple(self.batch())).repeat()
         seconds, functions = {}, {}
-        for xla, steps in ((False, PLAIN_STEPS), (True, XLA_STEPS)):
-            model.jit_compile = xla
-            model.make_train_function(force=True)
-            functions[xla] = model.train_function
-            seconds[xla] = self.time_steps(functions[xla], iter(batches), steps)
-        for variable, value in zip(state, saved):
-            variable.assign(value)
+        self.measuring, self.decided = False, False
+        try:
+            for xla, steps in ((False, PLAIN_STEPS), (True, XLA_STEPS)):
+                model.jit_compile = xla
+                if bool(model.jit_compile) != xla:  # Keras refuses XLA for a layer that does not support it
+                    self.reason = "a layer of the model does not support it"
+                    return print(self.describe(model))
+                model.make_train_function(force=True)
+                functions[xla] = model.train_function
+                seconds[xla] = self.time_steps(functions[xla], iter(batches), steps)
+        except tf.errors.OpError as error:  # XLA cannot compile the step: train without it
+            self.reason = f"it failed to compile the training step: {str(error).splitlines()[0]}"
+            return print(self.describe(model))
+        finally:
+            for variable, value in zip(state, saved):
+                variable.assign(value)
+            model.jit_compile = False
+            model.train_function = functions.get(False)  # traced: fit uses it as is (None: fit makes one)
         xla, plain = seconds[True], seconds[False]
-        self.measuring, self.decided = False, plain >= MIN_GAIN * xla
-        model.jit_compile, model.train_function = self.decided, functions[self.decided]  # traced: fit uses it as is
+        self.decided = plain >= MIN_GAIN * xla
+        model.jit_compile, model.train_function = self.decided, functions[self.decided]
         self.reason = f"{xla:.3f} s a step with it, {plain:.3f} s without, measured before training"
         self.remember({"xla": self.decided, "xla_s": round(xla, 4), "plain_s": round(plain, 4)})
 
