@@ -238,8 +238,9 @@ def train(args):
     else:
         steps = len(train_data) * (final_epoch - initial_epoch)
         trainable = sum(int(np.prod(variable.shape)) for variable in model.trainable_variables)
-        on_cpu, key = distribute.on_cpu(), xla.machine_key(config, batch_size, precision, trainable)
-        choice = xla.XlaChoice(args.xla, key, steps, batch=lambda: train_data[0], on_cpu=on_cpu and replicas == 1)
+        key = xla.machine_key(config, batch_size, precision, trainable)
+        on_cpu = distribute.on_cpu() and replicas == 1  # elsewhere Keras chooses
+        choice = xla.XlaChoice(args.xla, key, steps, batch=lambda: train_data[0], on_cpu=on_cpu)
         xla_said = choice.describe(model)
     print(f"Computed with {distribute.describe_speed(model, precision, xla_said)}")
     callbacks = [

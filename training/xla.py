@@ -6,7 +6,7 @@
 XLA's speed on a CPU depends on the CPU. On the CPUs with AVX-512 measured, a step took twice as
 long with it as with TensorFlow's own kernels; on one with AVX2 and no AVX-512 it was 1.25 x faster
 (docs/five-minutes.md). So `auto` leaves XLA off on a CPU with AVX-512, and on other CPUs measures
-before the first epoch: `PLAIN_STEPS` training steps on one batch as Keras built them, then as XLA
+before the first epoch: `TIMED_STEPS` training steps on one batch as Keras built them, then as XLA
 compiled them (after a step that traces, or compiles); it keeps XLA where its median step is at
 least `MIN_GAIN` faster and puts back every weight, optimizer slot and seed the steps changed. The
 answer is remembered for this CPU, TensorFlow version, model, input and batch in
@@ -33,7 +33,7 @@ from common.files import write_atomic
 from training.distribute import cpu_info
 
 CHOICES = ("auto", "on", "off")
-PLAIN_STEPS, XLA_STEPS = 5, 5  # timed steps of each; the first (tracing, compiling) is not timed
+TIMED_STEPS = 5  # each way; the step before them (tracing, compiling) is not timed
 MIN_GAIN = 1.05  # XLA's median step at least 5% faster
 MIN_STEPS = 300  # training steps of an invocation below which the compile is not worth a measurement
 
@@ -94,7 +94,7 @@ class XlaChoice(keras.callbacks.Callback):
         elif batch is None:
             raise ValueError("XlaChoice needs `batch`, a function giving a training batch, to time the steps on.")
         else:
-            self.measuring, self.reason = True, f"timed over {PLAIN_STEPS} steps each before training"
+            self.measuring, self.reason = True, f"timed over {TIMED_STEPS} steps each before training"
 
     def describe(self, model):
         """For the line training prints at its start, and once measured."""
@@ -114,20 +114,20 @@ class XlaChoice(keras.callbacks.Callback):
         model = self.model
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        state = unique(model.variables + model.optimizer.variables + model.metrics_variables)
+        state = model.variables + model.optimizer.variables + model.metrics_variables
         saved = [variable.numpy() for variable in state]
         batches = tf.data.Dataset.from_tensors(tuple(self.batch())).repeat()
         seconds, functions = {}, {}
         self.measuring, self.decided = False, False
         try:
-            for xla, steps in ((False, PLAIN_STEPS), (True, XLA_STEPS)):
+            for xla in (False, True):
                 model.jit_compile = xla
                 if bool(model.jit_compile) != xla:  # Keras refuses XLA for a layer that does not support it
                     self.reason = "a layer of the model does not support it"
                     return print(self.describe(model))
                 model.make_train_function(force=True)
                 functions[xla] = model.train_function
-                seconds[xla] = self.time_steps(functions[xla], iter(batches), steps)
+                seconds[xla] = self.time_steps(functions[xla], iter(batches))
         except tf.errors.OpError as error:  # XLA cannot compile the step: train without it
             self.reason = f"it failed to compile the training step: {str(error).splitlines()[0]}"
             return print(self.describe(model))
@@ -142,13 +142,17 @@ class XlaChoice(keras.callbacks.Callback):
         self.reason = f"{xla:.3f} s a step with it, {plain:.3f} s without, measured before training"
         self.remember({"xla": self.decided, "xla_s": round(xla, 4), "plain_s": round(plain, 4)})
 
-    def time_steps(self, function, batches, steps):
-        """The median seconds of `steps` steps, after one that traces (and compiles) the function."""
-        function(batches)
-        times = []
-        for _ in range(steps):
-            started = self.clock()
+    def time_steps(self, function, batches):
+        """The median seconds of `TIMED_STEPS` steps, after one that traces (and compiles) the function."""
+
+        def step():
             tf.nest.map_structure(np.asarray, function(batches))  # waits for the step's results
+
+        step()
+        times = []
+        for _ in range(TIMED_STEPS):
+            started = self.clock()
+            step()
             times.append(self.clock() - started)
         return float(np.median(times))
 
@@ -162,8 +166,3 @@ class XlaChoice(keras.callbacks.Callback):
         except OSError as error:
             where = f"not remembered ({error})"
         print(f"{self.describe(self.model)}; {where}")
-
-
-def unique(variables):
-    seen = set()
-    return [v for v in variables if not (id(v) in seen or seen.add(id(v)))]
