@@ -14,14 +14,12 @@ over 16 steps of 1024 features has 9,437,184 multiply-adds by hand, the profiler
 a loop and 9.45 M unrolled.
 """
 
-import statistics
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from common.timing import median_seconds
 from training.runs import compiled_predictor
 
 
@@ -67,13 +65,7 @@ def gflops(model, shape):
 
 def median_ms(function, calls):
     """Median milliseconds of `calls` calls of `function`, after one to warm up (tracing, allocation)."""
-    function()
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+    return 1000 * median_seconds(function, calls)
 
 
 def cpu_ms(model, shape, calls=5):

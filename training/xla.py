@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.files import write_atomic
+from common.timing import median_seconds
 from training.distribute import cpu_info
 
 CHOICES = ("auto", "on", "off")
@@ -148,13 +149,7 @@ class XlaChoice(keras.callbacks.Callback):
         def step():
             tf.nest.map_structure(np.asarray, function(batches))  # waits for the step's results
 
-        step()
-        times = []
-        for _ in range(TIMED_STEPS):
-            started = self.clock()
-            step()
-            times.append(self.clock() - started)
-        return float(np.median(times))
+        return float(median_seconds(step, TIMED_STEPS, self.clock))
 
     def remember(self, entry):
         cache = read_cache(self.path)
