@@ -62,6 +62,11 @@ def mirror_labels(classes):
 
 def preprocess_frame(frame, size=(112, 112), channels=1):
     """A BGR or gray uint8 frame -> float32 (height, width, channels) in [-1, 1]."""
+    return to_unit(resize_frame(frame, size, channels))
+
+
+def resize_frame(frame, size=(112, 112), channels=1):
+    """A BGR or gray uint8 frame -> uint8 (height, width, channels): gray or RGB at the model's size."""
     height, width = size
     if frame.ndim == 3 and frame.shape[2] == 3:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB)
@@ -69,15 +74,23 @@ def preprocess_frame(frame, size=(112, 112), channels=1):
         frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
     if frame.shape[:2] != (height, width):
         frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-    frame = frame.reshape(height, width, channels).astype(np.float32)
-    return frame / 127.5 - 1.0
+    return frame.reshape(height, width, channels)
+
+
+def to_unit(images):
+    """uint8 pixels or flow levels -> float32 in [-1, 1] (128 -> 0.0 within 1/255)."""
+    return images.astype(np.float32) / 127.5 - 1.0
 
 
 def preprocess_flow(x_image, y_image, size=(112, 112)):
     """8-bit x and y flow images (clips/flow.py's convention) -> float32 (height, width, 2) in [-1, 1], 0 px = 0.0
     within 1/255. Squashed to the model's size like the frames; the displacements are not rescaled."""
-    images = [cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA) for image in (x_image, y_image)]
-    return np.stack(images, axis=-1).astype(np.float32) / 127.5 - 1.0
+    return to_unit(resize_flow(x_image, y_image, size))
+
+
+def resize_flow(x_image, y_image, size=(112, 112)):
+    """8-bit x and y flow images -> uint8 (height, width, 2) at the model's size."""
+    return np.stack([cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA) for image in (x_image, y_image)], axis=-1)
 
 
 def sample_indices(num_available, num_frames, stride, rng=None, jitter=True, position=0.5):
@@ -156,6 +169,8 @@ class ClipDataset(keras.utils.PyDataset):
             many tf.distribute replicas; the few left over are the last of the epoch's order.
         shard: (index, count): this process loads only the index-th of `count` equal parts of every
             batch (a worker's share of the global batch); `multiple` must be a multiple of `count`.
+        cache_mb: megabytes of decoded images (frames or flow, at the model's size) kept in memory, so
+            that later epochs read no files; the first images read are kept up to the budget (0: none).
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` for `PyDataset`.
     """
 
@@ -179,6 +194,7 @@ class ClipDataset(keras.utils.PyDataset):
         crop=None,
         multiple=1,
         shard=(0, 1),
+        cache_mb=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -222,6 +238,7 @@ class ClipDataset(keras.utils.PyDataset):
                 f"batch size ({batch_size}) and the multiple ({multiple}) so that every batch splits evenly."
             )
         self.shard = tuple(shard)
+        self.cache_bytes, self._cache, self._cached_bytes = cache_mb * 2**20, {}, 0
 
     def __len__(self):
         return -(-self.num_clips // self.batch_size)
@@ -267,14 +284,16 @@ class ClipDataset(keras.utils.PyDataset):
         row = self.rows[i]
         folder = clip_folder(self.data_dir, row["clip"])
         flag = cv2.IMREAD_GRAYSCALE if self.channels == 1 else cv2.IMREAD_COLOR
-        frames = []
-        for t in sample_indices(row["num_frames"], self.num_frames, self.stride, rng, position=self.position):
+
+        def read(t):
             path = folder / FRAME_NAME.format(t + 1)
             frame = cv2.imread(str(path), flag)
             if frame is None:
                 raise OSError(f"Cannot read {path}: delete {folder} and run prepare.py again to redo the clip.")
-            frames.append(preprocess_frame(crop_view(frame, self.crop), self.size, self.channels))
-        clip = np.stack(frames)
+            return resize_frame(crop_view(frame, self.crop), self.size, self.channels)
+
+        indices = sample_indices(row["num_frames"], self.num_frames, self.stride, rng, position=self.position)
+        clip = to_unit(np.stack([self.cached((i, t), read) for t in indices]))
         if rng is not None:
             clip = augment_clip(clip, random_transform(rng, self.size))
         return clip[:, :, ::-1] if mirror else clip
@@ -285,8 +304,8 @@ class ClipDataset(keras.utils.PyDataset):
         folder = clip_folder(self.data_dir, row["clip"], "flow")
         starts = sample_indices(row["num_flow"] - self.flow_pairs + 1, self.num_frames, self.stride, rng, position=self.position)
         windows = [range(start, start + self.flow_pairs) for start in starts]
-        flows = {}  # each flow frame read once, though windows closer than flow_pairs overlap
-        for t in sorted({t for window in windows for t in window}):
+
+        def read(t):
             images = []
             for axis in "xy":
                 path = folder / FLOW_NAME.format(axis=axis, number=t + 1)
@@ -294,8 +313,10 @@ class ClipDataset(keras.utils.PyDataset):
                 if images[-1] is None:
                     redo = clip_folder(self.data_dir, row["clip"])
                     raise OSError(f"Cannot read {path}: delete {redo} and run prepare.py again.")
-            flows[t] = preprocess_flow(*(crop_view(image, self.crop) for image in images), self.size)
-        clip = np.stack([np.concatenate([flows[t] for t in window], axis=-1) for window in windows])
+            return resize_flow(*(crop_view(image, self.crop) for image in images), self.size)
+
+        flows = {t: self.cached((i, t), read) for window in windows for t in window}  # each read once, though windows overlap
+        clip = to_unit(np.stack([np.concatenate([flows[t] for t in window], axis=-1) for window in windows]))
         if rng is not None:
             matrix, _, _ = random_transform(rng, self.size)  # moves the pixels; flow is not brightened
             for t, stack in enumerate(clip):
@@ -305,6 +326,17 @@ class ClipDataset(keras.utils.PyDataset):
             clip = clip[:, :, ::-1].copy()
             clip[..., 0::2] *= -1  # mirrored motion to the right is motion to the left
         return clip
+
+    def cached(self, key, read):
+        """`read(t)` for key (clip, t), kept in memory while the cache is within `cache_mb`: after the first
+        epoch a clip's images come decoded and resized from memory instead of from disk."""
+        image = self._cache.get(key)
+        if image is None:
+            image = read(key[1])
+            if self._cached_bytes + image.nbytes <= self.cache_bytes:
+                self._cache[key] = image  # a dict store is atomic: the loading threads share the cache safely
+                self._cached_bytes += image.nbytes
+        return image
 
     def load_keypoints(self, i, rng=None, mirror=False):
         """(samples, joints * 2) float32 keypoints of clip number i; -1 marks a missing joint."""

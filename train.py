@@ -218,7 +218,13 @@ def train(args):
     initial_epoch, final_epoch, first = state["epoch"], invocation["to_epoch"], invocation["from_epoch"] - 1
 
     replicas = strategy.num_replicas_in_sync
-    loading = dict(batch_size=batch_size, workers=args.workers, multiple=replicas, shard=distribute.worker_shard(strategy))
+    loading = dict(
+        batch_size=batch_size,
+        workers=args.workers,
+        multiple=replicas,
+        shard=distribute.worker_shard(strategy),
+        cache_mb=args.cache_mb,
+    )
     train_data = run_dataset(config, "train", epoch=initial_epoch, **loading)
     validation_data = run_dataset(config, "validation", **loading)
     where = f"{replicas} replicas ({type(strategy).__name__})" if replicas > 1 else "1 device"
@@ -354,6 +360,13 @@ def make_parser():
         "times both first and the machine remembers the faster (default: auto; see training/xla.py)",
     )
     parser.add_argument("--workers", type=int, default=2, help="data-loading threads (default: 2)")
+    parser.add_argument(
+        "--cache-mb",
+        type=int,
+        default=1024,
+        help="megabytes of decoded frames (or flow) each split keeps in memory after reading them once, so later epochs "
+        "read no files (default: 1024; 0: none)",
+    )
     parser.add_argument("--seed", type=int, help="seed of data order, augmentation and weights (default: 0)")
     parser.add_argument("--fresh", action="store_true", help="delete the run's files and start over (other files stay)")
     return parser

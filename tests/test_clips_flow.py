@@ -124,3 +124,23 @@ def test_generator_gives_a_clip_of_flow_frames_for_3d_models(flow_data):
 def test_generator_refuses_flow_that_was_not_prepared(prepared_dir):
     with pytest.raises(ValueError, match="--flow dis"):
         ClipDataset(prepared_dir, "train", modality="flow")
+
+
+def test_cached_flow_gives_the_same_stacks_without_reading_again(flow_data, monkeypatch):
+    options = dict(modality="flow", num_frames=2, flow_pairs=2, size=(16, 16), batch_size=6, seed=1, flip=True)
+    plain, cached = ClipDataset(flow_data, "train", **options), ClipDataset(flow_data, "train", cache_mb=8, **options)
+    reads, imread = [], cv2.imread
+    monkeypatch.setattr(cv2, "imread", lambda path, *flags: reads.append(path) or imread(path, *flags))
+    for _ in range(2):  # new windows, mirrors and transforms each epoch: the same stacks either way
+        for i in range(len(plain)):
+            np.testing.assert_array_equal(cached[i][0], plain[i][0])
+        plain.on_epoch_end(), cached.on_epoch_end()
+    kept, read = len(cached._cache), len(reads)
+    for i in range(len(cached)):
+        cached[i]
+    assert len(reads) - read == 2 * (len(cached._cache) - kept)  # only the flow frames not seen before (x and y)
+    validation = ClipDataset(flow_data, "validation", cache_mb=8, **options)
+    validation[0]
+    del reads[:]
+    np.testing.assert_array_equal(validation[0][0], ClipDataset(flow_data, "validation", **options)[0][0])
+    assert len(reads) == 2 * len(validation._cache)  # the uncached one read them all, the cached one none

@@ -189,3 +189,34 @@ def test_a_mirrored_clip_is_the_same_clip_mirrored_with_its_partners_label(prepa
     assert swapped and all(("Left" in name) != ("Right" in name) or "lockwise" in name for name in swapped)
     validation = dataset(prepared_dir, "validation", flip=True)
     np.testing.assert_array_equal(validation[0][0], dataset(prepared_dir, "validation")[0][0])
+
+
+def counting_reads(monkeypatch):
+    """Counts the images the generator reads from disk."""
+    reads, imread = [], cv2.imread
+    monkeypatch.setattr(cv2, "imread", lambda path, *flags: reads.append(path) or imread(path, *flags))
+    return reads
+
+
+def test_the_cache_gives_the_same_batches_and_later_epochs_read_no_files(prepared_dir, monkeypatch):
+    reads = counting_reads(monkeypatch)
+    validation, cached = dataset(prepared_dir, "validation"), dataset(prepared_dir, "validation", cache_mb=64)
+    first = [cached[i] for i in range(len(cached))]
+    assert reads and cached._cached_bytes == len(reads) * 32 * 32  # every frame read was kept
+    del reads[:]
+    for i, (clips, labels) in enumerate(first):
+        np.testing.assert_array_equal(cached[i][0], clips)
+        again, again_labels = validation[i]
+        np.testing.assert_array_equal(again, clips)
+        np.testing.assert_array_equal(again_labels, labels)
+    assert len(reads) == len(validation.rows) * 8  # only the uncached one read, 8 frames a clip
+    train, cached = dataset(prepared_dir, flip=True), dataset(prepared_dir, flip=True, cache_mb=64)
+    for _ in range(2):  # augmented, mirrored, new windows each epoch: the same pixels and labels either way
+        for i in range(len(train)):
+            (clips, labels), (expected, expected_labels) = cached[i], train[i]
+            np.testing.assert_array_equal(clips, expected)
+            np.testing.assert_array_equal(labels, expected_labels)
+        train.on_epoch_end(), cached.on_epoch_end()
+    small = dataset(prepared_dir, cache_mb=0.01)  # 10 KB: ten frames of 32x32
+    small[0]
+    assert small._cached_bytes == 10 * 32 * 32 and len(small._cache) == 10
