@@ -293,7 +293,7 @@ class ClipDataset(keras.utils.PyDataset):
             return resize_frame(crop_view(frame, self.crop), self.size, self.channels)
 
         indices = sample_indices(row["num_frames"], self.num_frames, self.stride, rng, position=self.position)
-        clip = to_unit(np.stack([self.cached((i, t), read) for t in indices]))
+        clip = to_unit(np.stack([self.cached(i, t, read) for t in indices]))
         if rng is not None:
             clip = augment_clip(clip, random_transform(rng, self.size))
         return clip[:, :, ::-1] if mirror else clip
@@ -315,7 +315,7 @@ class ClipDataset(keras.utils.PyDataset):
                     raise OSError(f"Cannot read {path}: delete {redo} and run prepare.py again.")
             return resize_flow(*(crop_view(image, self.crop) for image in images), self.size)
 
-        flows = {t: self.cached((i, t), read) for window in windows for t in window}  # each read once, though windows overlap
+        flows = {t: self.cached(i, t, read) for window in windows for t in window}  # each read once, though windows overlap
         clip = to_unit(np.stack([np.concatenate([flows[t] for t in window], axis=-1) for window in windows]))
         if rng is not None:
             matrix, _, _ = random_transform(rng, self.size)  # moves the pixels; flow is not brightened
@@ -327,14 +327,14 @@ class ClipDataset(keras.utils.PyDataset):
             clip[..., 0::2] *= -1  # mirrored motion to the right is motion to the left
         return clip
 
-    def cached(self, key, read):
-        """`read(t)` for key (clip, t), kept in memory while the cache is within `cache_mb`: after the first
-        epoch a clip's images come decoded and resized from memory instead of from disk."""
-        image = self._cache.get(key)
+    def cached(self, i, t, read):
+        """`read(t)`, image t of clip number i, kept in memory while the cache is within `cache_mb`: after the
+        first epoch a clip's images come decoded and resized from memory instead of from disk."""
+        image = self._cache.get((i, t))
         if image is None:
-            image = read(key[1])
+            image = read(t)
             if self._cached_bytes + image.nbytes <= self.cache_bytes:
-                self._cache[key] = image  # a dict store is atomic: the loading threads share the cache safely
+                self._cache[i, t] = image  # a dict store is atomic: the loading threads share the cache safely
                 self._cached_bytes += image.nbytes
         return image
 
