@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from filelock import FileLock
@@ -83,6 +84,14 @@ def prepared_dir(jester_dir, tmp_path_factory):
     return made_once(
         tmp_path_factory, "prepared", lambda out: prepare.prepare(jester_dir, out, size=40, gray=True, workers=2, progress=False)
     )
+
+
+@pytest.fixture
+def image_reads(monkeypatch):
+    """The paths of the images read from disk through cv2.imread while the test runs, in order."""
+    reads, imread = [], cv2.imread
+    monkeypatch.setattr(cv2, "imread", lambda path, *flags: reads.append(path) or imread(path, *flags))
+    return reads
 
 
 @pytest.fixture(scope="session")

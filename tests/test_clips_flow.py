@@ -126,11 +126,10 @@ def test_generator_refuses_flow_that_was_not_prepared(prepared_dir):
         ClipDataset(prepared_dir, "train", modality="flow")
 
 
-def test_cached_flow_gives_the_same_stacks_without_reading_again(flow_data, monkeypatch):
+def test_cached_flow_gives_the_same_stacks_without_reading_again(flow_data, image_reads):
     options = dict(modality="flow", num_frames=2, flow_pairs=2, size=(16, 16), batch_size=6, seed=1, flip=True)
     plain, cached = ClipDataset(flow_data, "train", **options), ClipDataset(flow_data, "train", cache_mb=8, **options)
-    reads, imread = [], cv2.imread
-    monkeypatch.setattr(cv2, "imread", lambda path, *flags: reads.append(path) or imread(path, *flags))
+    reads = image_reads
     for _ in range(2):  # new windows, mirrors and transforms each epoch: the same stacks either way
         for i in range(len(plain)):
             np.testing.assert_array_equal(cached[i][0], plain[i][0])

@@ -191,15 +191,8 @@ def test_a_mirrored_clip_is_the_same_clip_mirrored_with_its_partners_label(prepa
     np.testing.assert_array_equal(validation[0][0], dataset(prepared_dir, "validation")[0][0])
 
 
-def counting_reads(monkeypatch):
-    """Counts the images the generator reads from disk."""
-    reads, imread = [], cv2.imread
-    monkeypatch.setattr(cv2, "imread", lambda path, *flags: reads.append(path) or imread(path, *flags))
-    return reads
-
-
-def test_the_cache_gives_the_same_batches_and_later_epochs_read_no_files(prepared_dir, monkeypatch):
-    reads = counting_reads(monkeypatch)
+def test_the_cache_gives_the_same_batches_and_later_epochs_read_no_files(prepared_dir, image_reads):
+    reads = image_reads
     validation, cached = dataset(prepared_dir, "validation"), dataset(prepared_dir, "validation", cache_mb=64)
     first = [cached[i] for i in range(len(cached))]
     assert reads and cached._cached_bytes == len(reads) * 32 * 32  # every frame read was kept
