@@ -62,9 +62,14 @@ def detect_layout(source, name=None):
     if name is not None and name not in LAYOUTS:
         raise ValueError(f"Unknown --format {name!r}. Known formats: {', '.join(LAYOUTS)}.")
     layouts = [LAYOUTS[name]] if name else list(LAYOUTS.values())
-    candidates = [source] + sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
-    # every specific layout, at the top or one level down, before the catch-all folder per class
-    for group in ([x for x in layouts if x is not FolderPerClass], [x for x in layouts if x is FolderPerClass]):
+    folders = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
+    # every specific layout, at the top or one level down, then the catch-all folder per class: one level
+    # down only in a lone folder (an archive unpacked into its own folder), since in classes/people/clip.mp4
+    # the first class's folders would look like classes
+    for group, candidates in (
+        ([x for x in layouts if x is not FolderPerClass], [source, *folders]),
+        ([x for x in layouts if x is FolderPerClass], [source, *folders] if len(folders) == 1 else [source]),
+    ):
         for root in candidates:
             for layout in group:
                 if layout.detect(root):
@@ -94,6 +99,8 @@ def check_settings(out_dir, settings):
     path = out_dir / "dataset.json"
     earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     changed = [k for k in FRAME_SETTINGS if earlier and (earlier.get(k) or None) != (settings[k] or None)]
+    if earlier.get("source") and earlier["source"] != settings["source"]:  # another dataset's clips would stay
+        changed.append("source")
     if changed:
         details = ", ".join(f"{k}: {earlier.get(k)} then, {settings[k]} now" for k in changed)
         raise ValueError(f"{out_dir} was prepared with other settings ({details}). Use another --out, or --fresh to start over.")
@@ -148,6 +155,13 @@ def prepare(
     if flow_method:
         flow.flow_method(flow_method)  # a missing TV-L1 module fails here, not in every worker
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; give a folder for the prepared clips.")
+    if out_dir.resolve() in (Path(source).resolve(), root.resolve()):
+        raise ValueError(
+            f"--out {out_dir} is the dataset folder itself, where the prepared frames/ would mix with the dataset's "
+            "own folders; give another folder, for example --out data."
+        )
     if fresh:  # what prepare.py writes, and nothing else of the folder
         for name in ("frames", "flow", "depth", "keypoints"):
             shutil.rmtree(out_dir / name, ignore_errors=True)
@@ -187,6 +201,7 @@ def prepare(
                 continue
             index.write({"clip": clip.clip, "label": clip.label, "split": clip.split, **info})
             counts[clip.split] += 1
+            counts[clip.split, clip.label] += 1
             if info["fps"]:
                 rates[round(info["fps"], 2)] += 1
     skipped.commit()
@@ -203,6 +218,9 @@ def prepare(
         f"Prepared {index.count} clips ({', '.join(f'{counts[s]} {s}' for s in ('train', 'validation', 'test') if counts[s])}); "
         f"skipped {skipped.count} (see {out_dir / 'skipped.csv'})"
     )
+    unchecked = [label for label in classes if counts["train", label] and not counts["validation", label]]
+    if unchecked:  # a class's held-out clips all skipped, or a validation list without labels
+        print(f"warning: no validation clips of {', '.join(unchecked)}: training cannot measure how well it learns them")
     return index.count, skipped.count
 
 
@@ -324,6 +342,15 @@ def main(argv=None):
         help="also write pose_lstm's keypoints with this MediaPipe model (see prepare.py keypoints --help)",
     )
     args = parser.parse_args(argv)
+    for option, value, lowest in (("size", args.size, 8), ("min-frames", args.min_frames, 1), ("workers", args.workers, 1)):
+        if value is not None and value < lowest:
+            parser.error(f"--{option} must be at least {lowest}, got {value}")
+    if args.max_frames is not None and args.max_frames < args.min_frames:
+        parser.error(f"--max-frames {args.max_frames} keeps fewer frames than --min-frames {args.min_frames} asks for")
+    if args.fps is not None and args.fps <= 0:
+        parser.error(f"--fps must be above 0, got {args.fps}")
+    if not 0 <= args.val_fraction < 1:
+        parser.error(f"--val-fraction is a share of each class, from 0 up to 1 (0.2 holds out a fifth), got {args.val_fraction}")
     options = Options(split=args.split, depth=args.depth, val_fraction=args.val_fraction, seed=args.seed)
     try:
         landmarker = None
@@ -337,7 +364,7 @@ def main(argv=None):
             with landmarker:
                 summary = landmarks.extract_dataset(args.out, args.keypoints, landmarker=landmarker)
             print(f"Keypoints: {landmarks.report(summary)}")
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as error:
+    except (OSError, ValueError, RuntimeError, ImportError) as error:  # a missing dataset, an unwritable --out, ...
         sys.exit(f"prepare.py: {error}")
 
 

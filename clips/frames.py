@@ -86,10 +86,11 @@ def read_video(path, size, gray, fps=None):
 
 def read_clip(source, size, gray, source_fps, fps=None, max_frames=None):
     """The selected frames of a video or frame folder, resized; returns (frames, source fps)."""
-    if Path(source).is_file() or is_video(Path(source)):
-        frames, source_fps = read_video(Path(source), size, gray, fps)  # already at `fps`
+    source = Path(source)
+    if not source.is_dir() and (source.is_file() or is_video(source)):  # a frame folder may be named clip.avi
+        frames, source_fps = read_video(source, size, gray, fps)  # already at `fps`
         return [frames[i] for i in select_frames(len(frames), source_fps, None, max_frames)], source_fps
-    if not Path(source).is_dir():
+    if not source.is_dir():
         raise ClipError(f"missing frame folder {source}")
     files = frame_files(source)
     if not files:
@@ -148,6 +149,8 @@ def prepare_clip(task):
         flow_files = clip_folder(out_dir, clip.clip, "flow")
         num_flow = len(os.listdir(flow_files)) // 2 if flow_files.is_dir() else 0
         if sorted(names) == [FRAME_NAME.format(n) for n in range(1, len(names) + 1)]:
+            if len(names) < settings["min_frames"]:  # kept by a run with a lower --min-frames
+                return clip, None, f"too few frames ({len(names)} < {settings['min_frames']}) in {clip.source}"
             return clip, {"num_frames": len(names), "num_flow": num_flow, "fps": None}, None
         shutil.rmtree(final)
     temporaries = []

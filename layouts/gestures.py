@@ -6,6 +6,7 @@ Each layout has a `name`, an `expects` line (shown when nothing matches), `detec
 The lists are read as they are iterated, so a large dataset is never held in memory at once.
 """
 
+import itertools
 import re
 from collections import Counter
 from pathlib import Path
@@ -122,8 +123,8 @@ class IsoGD:
         path = root / "train_list.txt"
         if not path.is_file():
             return False
-        first = next(numbered_lines(path), (0, ""))[1].split()
-        return len(first) >= 2 and is_video(Path(first[0]))
+        first_two = [line.split() for _, line in itertools.islice(numbered_lines(path), 2)]  # the first may be a header
+        return any(len(parts) >= 2 and is_video(Path(parts[0])) for parts in first_two)
 
     @classmethod
     def read(cls, root, options):
@@ -228,7 +229,8 @@ class FolderPerClass:
 
     @staticmethod
     def label_folders(top):
-        return sorted(p for p in entries(top) if p.is_dir())
+        """The class folders; not a DATA_DIR that prepare.py wrote inside the dataset (`--out DATASET/prepared`)."""
+        return sorted(p for p in entries(top) if p.is_dir() and not (p / "dataset.json").is_file())
 
     @staticmethod
     def is_clip(path):

@@ -67,7 +67,7 @@ def test_ucf101_frames_keep_their_tvl1_flow(tmp_path):
     assert {(row["num_frames"], row["num_flow"]) for row in index} == {(5, 4)}  # the flow of the kept frames
 
 
-def test_isogd_with_depth_and_unlabelled_lists(tmp_path):
+def test_isogd_with_depth_and_unlabelled_lists(tmp_path, capsys):
     miniatures.isogd(tmp_path / "IsoGD_phase_1")
     index, classes, skipped = prepared(tmp_path, tmp_path / "out", depth=True)
     assert classes == ["1", "2", "5"]  # the labels as they are, in numeric order
@@ -84,8 +84,13 @@ def test_isogd_with_depth_and_unlabelled_lists(tmp_path):
 
     unlabelled = tmp_path / "unlabelled"
     miniatures.isogd(unlabelled, labelled_valid=False)
-    index, _, _ = prepared(unlabelled, tmp_path / "out2")
+    for name in ("train_list.txt", "valid_list.txt", "test_list.txt"):  # headers, which IsoGD's lists lack
+        (unlabelled / name).write_text("rgb depth label\n" + (unlabelled / name).read_text())
+    capsys.readouterr()
+    index, _, skipped = prepared(unlabelled, tmp_path / "out2")
     assert {k: len(v) for k, v in splits(index).items()} == {"train": 4, "test": 4}
+    assert skipped["train_list.txt:1"].startswith("train_list.txt line 1: expected")
+    assert "warning: no validation clips of 1, 2, 5" in capsys.readouterr().out
     assert not (tmp_path / "out2" / "depth").exists()
 
 
@@ -188,6 +193,8 @@ def test_zero_frame_and_truncated_videos_are_skipped(tmp_path):
     assert [row["clip"] for row in index] == ["wave_good", "wave_whole"]
     assert skipped["wave_zero"].startswith("no frames could be decoded from") and "zero.avi" in skipped["wave_zero"]
     assert "truncated.mp4" in skipped["wave_truncated"]
+    index, _, skipped = prepared(tmp_path / "src", tmp_path / "out", val_fraction=0, min_frames=16)  # resumed
+    assert [row["clip"] for row in index] == ["wave_whole"] and skipped["wave_good"].startswith("too few frames (12 < 16)")
 
 
 def test_what_real_downloads_hold(tmp_path):
@@ -228,3 +235,28 @@ def test_a_killed_run_is_not_resumed_with_other_settings(tmp_path):
     (frames / "00003.jpg").unlink()  # a damaged clip is redone, not trusted
     index, _, _ = prepared(tmp_path / "mine", out)
     assert len(index) == 15 and all(row["num_frames"] == 12 for row in index) and prepare.check(out) == 0
+
+
+def test_what_a_folder_per_class_is_not(tmp_path):
+    """classes/people/clip.mp4 is no layout: the first class's people would pass for the classes. One lone
+    folder (an unpacked archive) is looked into; frame folders named like videos are frame folders."""
+    for label in ("clap", "wave"):
+        for person in ("alice", "bob"):
+            miniatures.write_video(tmp_path / "deep" / label / person / "take.mp4")
+            miniatures.write_frames(tmp_path / "unpacked" / "mine" / label / f"v_{label}_{person}.avi", num_frames=9)
+    with pytest.raises(ValueError, match=r"No known dataset layout .* \(found: clap/ \(2 folders\), wave/"):
+        prepared(tmp_path / "deep", tmp_path / "deep_out")
+    index, classes, skipped = prepared(tmp_path / "unpacked", tmp_path / "out", val_fraction=0.5)
+    assert classes == ["clap", "wave"] and len(index) == 4 and not skipped
+
+
+def test_prepared_data_inside_the_dataset_or_from_another_one(tmp_path):
+    miniatures.folders(tmp_path / "mine")
+    with pytest.raises(ValueError, match="is the dataset folder itself"):
+        prepared(tmp_path / "mine", tmp_path / "mine")
+    for _ in range(2):  # the second run sees mine/prepared, which is no class
+        index, classes, skipped = prepared(tmp_path / "mine", tmp_path / "mine" / "prepared")
+        assert classes == ["clap", "thumbs up", "wave"] and len(index) == 15 and list(skipped) == ["wave_broken"]
+    miniatures.folders(tmp_path / "theirs")
+    with pytest.raises(ValueError, match=f"source: {tmp_path / 'mine'} then, {tmp_path / 'theirs'} now"):
+        prepared(tmp_path / "theirs", tmp_path / "mine" / "prepared")

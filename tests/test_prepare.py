@@ -179,3 +179,17 @@ def test_a_rerun_keeps_the_keypoints_pose_py_recorded(jester_dir, tmp_path):
     (out / "dataset.json").write_text(json.dumps({**settings, "keypoints": keypoints}))
     prepare.prepare(jester_dir, out, size=32, gray=True, workers=1, progress=False)
     assert json.loads((out / "dataset.json").read_text())["keypoints"] == keypoints
+
+
+def test_options_out_of_range_and_an_out_that_is_a_file(jester_dir, tmp_path, capsys):
+    for option in (["--size", "0"], ["--fps", "-5"], ["--val-fraction", "20"], ["--max-frames", "4"], ["--workers", "0"]):
+        with pytest.raises(SystemExit) as stopped:
+            prepare.main([str(jester_dir), "--out", str(tmp_path / "out"), *option])
+        assert stopped.value.code == 2 and option[0] in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "a file").write_text("mine")
+    with pytest.raises(SystemExit, match="is a file"):
+        prepare.main([str(jester_dir), "--out", str(tmp_path / "a file")])
+    with pytest.raises(SystemExit, match="Not a directory"):
+        prepare.main([str(jester_dir), "--out", str(tmp_path / "a file" / "data")])
+    assert (tmp_path / "a file").read_text() == "mine"
