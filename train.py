@@ -62,12 +62,13 @@ def resolve_config(args, run_dir, checkpoint_state):
                 f"{run_dir} holds a run with {', '.join(clashes)}. Continue it with the same settings, "
                 f"or start a new one with --fresh or another --run."
             )
-        return dict(config, data=str(data_dir)), classes
+        return dict(config, data=str(data_dir.resolve())), classes
     dataset = json.loads((data_dir / "dataset.json").read_text(encoding="utf-8"))
     config = {"model": args.model or DEFAULT_MODEL}
     defaults = {**RUN_DEFAULTS, **MODEL_DEFAULTS.get(config["model"], {})}
     config.update({k: v if getattr(args, k) is None else getattr(args, k) for k, v in defaults.items()})
-    config.update(data=str(data_dir), num_classes=len(classes), fps=dataset.get("fps", 12), runs=[])
+    # the data's absolute path: evaluate.py, export.py and a later train.py may start in another folder
+    config.update(data=str(data_dir.resolve()), num_classes=len(classes), fps=dataset.get("fps", 12), runs=[])
     config.update(prepared_size=dataset.get("size"), flow_method=dataset.get("flow"))  # for flow computed live
     config["input_shape"] = input_shape(config, dataset, data_dir)
     if config["modality"] == "keypoints":  # the app samples live keypoints as far apart as in a typical clip

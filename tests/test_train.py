@@ -100,9 +100,10 @@ def test_a_run_killed_mid_epoch_resumes_exactly(prepared_dir, tmp_path):
     # (a different command, a new --lr, goes on as a new invocation: test_commands.py's train-again step)
 
 
-def test_the_same_seed_gives_the_same_history_and_fresh_starts_over(trained_run, prepared_dir, tmp_path):
+def test_the_same_seed_gives_the_same_history_and_fresh_starts_over(trained_run, prepared_dir, tmp_path, monkeypatch):
     """--fresh over a copy of the shared run (seed 0, trained in whichever process made the fixture) trains
-    the same epochs again; another seed trains others."""
+    the same epochs again; another seed trains others. A relative --data is kept as an absolute path, since
+    evaluate.py and the next train.py may start in another folder."""
 
     def run(folder, *options):
         train.main(["--data", str(prepared_dir), "--run", str(folder), "--epochs", "2", *options, *TINY])
@@ -113,7 +114,9 @@ def test_the_same_seed_gives_the_same_history_and_fresh_starts_over(trained_run,
     (copy / "notes.txt").write_text("mine")
     np.testing.assert_array_equal(run(copy, "--fresh"), first)  # started over: two epochs, the same ones
     assert (copy / "notes.txt").read_text() == "mine"  # only the run's own files go
-    assert not np.allclose(run(tmp_path / "other", "--seed", "1")[:, 2:], first[:, 2:])  # other weights, order, masks
+    monkeypatch.chdir(prepared_dir.parent)
+    assert not np.allclose(run(tmp_path / "other", "--seed", "1", "--data", prepared_dir.name)[:, 2:], first[:, 2:])
+    assert json.loads((tmp_path / "other" / "config.json").read_text())["data"] == str(prepared_dir.resolve())
 
 
 def test_missing_data_is_a_clear_error(tmp_path):
