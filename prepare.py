@@ -123,13 +123,18 @@ def worker_pool(workers):
 
 
 def tasks(items, out_dir, settings):
-    """(Clip or Problem, DATA_DIR, settings) for each listed item; a clip listed twice is a Problem."""
-    seen = set()
+    """(Clip or Problem, DATA_DIR, settings) for each listed item; a clip listed twice, or named as another
+    clip is (swipe/left_0.mp4 and swipe_left/0.mp4 are both swipe_left_0), is a Problem."""
+    seen = {}  # clip name -> its source
     for item in items:
         if not isinstance(item, Problem) and item.clip in seen:
-            item = Problem(item.clip, f"listed again (as {item.split}, {item.source}); the first listing is kept")
+            first = seen[item.clip]
+            if first == item.source:
+                item = Problem(item.clip, f"listed again (as {item.split}, {item.source}); the first listing is kept")
+            else:
+                item = Problem(item.clip, f"{item.source} gets the same clip name as {first}, which is kept; rename one")
         elif not isinstance(item, Problem):
-            seen.add(item.clip)
+            seen[item.clip] = item.source
         yield item, out_dir, settings
 
 

@@ -248,6 +248,12 @@ def test_what_a_folder_per_class_is_not(tmp_path):
         prepared(tmp_path / "deep", tmp_path / "deep_out")
     index, classes, skipped = prepared(tmp_path / "unpacked", tmp_path / "out", val_fraction=0.5)
     assert classes == ["clap", "wave"] and len(index) == 4 and not skipped
+    first, second = tmp_path / "names" / "swipe" / "left_0.mp4", tmp_path / "names" / "swipe_left" / "0.mp4"
+    miniatures.write_video(first)
+    miniatures.write_video(second)
+    index, _, skipped = prepared(tmp_path / "names", tmp_path / "names_out", val_fraction=0)
+    assert [row["clip"] for row in index] == ["swipe_left_0"]  # both names give swipe_left_0: not a clip listed twice
+    assert skipped["swipe_left_0"] == f"{second} gets the same clip name as {first}, which is kept; rename one"
 
 
 def test_prepared_data_inside_the_dataset_or_from_another_one(tmp_path):
