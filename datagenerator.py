@@ -28,6 +28,7 @@ the same pixels.
 """
 
 import re
+from collections import Counter
 
 import cv2
 import keras
@@ -201,7 +202,12 @@ class ClipDataset(keras.utils.PyDataset):
         self.data_dir, self.split = data_dir, split
         self.rows = read_index(data_dir, split)
         if not self.rows:
-            raise ValueError(f"No clips of split {split!r} in {data_dir}/index.csv.")
+            held = Counter(row["split"] for row in read_index(data_dir))
+            raise ValueError(
+                f"No clips of split {split!r} in {data_dir}/index.csv (it holds "
+                f"{', '.join(f'{n} {name}' for name, n in sorted(held.items())) or 'none'}). prepare.py makes the "
+                "validation split from a labelled validation list, a val/ folder, or --val-fraction of a folder per class."
+            )
         self.classes = read_classes(data_dir)
         class_index = {name: i for i, name in enumerate(self.classes)}
         self.labels = np.array([class_index.get(row["label"], -1) for row in self.rows], dtype=np.int32)
