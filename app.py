@@ -18,6 +18,7 @@ import argparse
 import collections
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -76,6 +77,30 @@ def write_lines(log, lines):
             log.write(json.dumps(line) + "\n")
 
 
+class VideoWriter:
+    """The annotated video, written under a partial name beside `path` (OpenCV picks the container by the
+    ending, so it stays) and renamed to `path` when closed: a video at `path` is always whole."""
+
+    def __init__(self, path, fps, size):
+        self.path = Path(path)
+        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self.writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not self.writer.isOpened():
+            raise OSError(f"Cannot write the video {path}: OpenCV has no writer for that name; give a .mp4 file.")
+
+    def write(self, picture):
+        self.writer.write(picture)
+
+    def close(self):
+        self.writer.release()
+        os.replace(self.partial, self.path)
+
+
+def stop_as_interrupted(signum, frame):
+    """A service stop (SIGTERM, `timeout`) ends the app as Ctrl-C does: the video and the log are finished."""
+    raise KeyboardInterrupt
+
+
 def read_key(args):
     """The key pressed while the picture was shown (-1: none, and always without a window)."""
     return -1 if args.no_display else cv2.waitKey(1) & 0xFF
@@ -130,9 +155,7 @@ def run(args):
                 label, _, top = recognizer.state()
                 draw(picture, label, top, fps, recognizer.latency_ms())
             if args.output:
-                if writer is None:
-                    size = picture.shape[1::-1]
-                    writer = cv2.VideoWriter(args.output, cv2.VideoWriter_fourcc(*"mp4v"), source.fps, size)
+                writer = writer or VideoWriter(args.output, source.fps, picture.shape[1::-1])
                 writer.write(picture)
             write_lines(log, lines)
             if not args.no_display:
@@ -143,6 +166,8 @@ def run(args):
             if recorder:
                 recorder.key(key, timestamp)
             shown += 1
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see main): stop as q does
+        print("Stopped.")
     finally:
         if recognizer:
             recognizer.close()
@@ -152,7 +177,7 @@ def run(args):
             actions.close()
         source.close()
         if writer:
-            writer.release()
+            writer.close()
         if log:
             write_lines(log, lines)
             log.close()
@@ -223,11 +248,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.every < 1:
         parser.error(f"--every must be at least 1, got {args.every}")
+    for option, path in (("output", args.output), ("log", args.log)):
+        if path and not Path(path).parent.is_dir():
+            parser.error(f"--{option} {path}: the folder {Path(path).parent} does not exist")
+    terminate = signal.signal(signal.SIGTERM, stop_as_interrupted)
     try:
         recognizer = run(args)
         missed = report_expected(recognizer, args.expect) if args.expect and recognizer else []
     except (FileNotFoundError, OSError, ValueError, ImportError) as error:
         sys.exit(f"app.py: {error}")
+    finally:
+        signal.signal(signal.SIGTERM, terminate)
     if missed:  # a failed check, for make demo and scripts
         sys.exit(f"app.py: {len(missed)} of the video's gestures were not recognised")
     return recognizer

@@ -1,10 +1,13 @@
 import json
+import signal
+import subprocess
 import sys
 import time
 
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT, user_environment
 
 import app
 from clips.index import read_classes
@@ -62,6 +65,29 @@ def test_headless_run_on_a_video_writes_annotated_video_and_log(trained_run, ges
     for _ in range(20):
         frame, drawn = source.read()[1], annotated.read()[1]
     assert np.abs(frame[:40, :120].astype(int) - drawn[:40, :120]).mean() > 10
+
+
+def test_a_stopped_app_finishes_its_video_and_an_unwritable_one_is_refused(trained_run, gesture_video, tmp_path, capsys):
+    """A service stop (SIGTERM) in the middle of a looping video: the annotated video is whole and playable,
+    and the summary printed, as after q. An output OpenCV cannot write fails before the first frame."""
+    output, log = tmp_path / "annotated.mp4", tmp_path / "log.jsonl"
+    command = [sys.executable, "app.py", "--run", trained_run, "--source", gesture_video, "--no-display", "--loop"]
+    command += ["--output", output, "--log", log]
+    app_process = subprocess.Popen(list(map(str, command)), cwd=ROOT, env=user_environment(), stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and log.stat().st_size) and time.monotonic() < deadline and app_process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1)
+    app_process.send_signal(signal.SIGTERM)
+    printed = app_process.communicate(timeout=60)[0]
+    assert app_process.returncode == 0 and "Stopped." in printed and f"wrote {output}" in printed
+    assert count_frames(output) > 10 and sorted(p.name for p in tmp_path.iterdir()) == ["annotated.mp4", "log.jsonl"]
+    headless = ["--run", str(trained_run), "--source", str(gesture_video), "--no-display"]
+    with pytest.raises(SystemExit, match="no writer for that name"):
+        app.main([*headless, "--output", str(tmp_path / "out")])
+    with pytest.raises(SystemExit):
+        app.main([*headless, "--output", str(tmp_path / "no" / "a.mp4")])
+    assert f"the folder {tmp_path / 'no'} does not exist" in capsys.readouterr().err
 
 
 def test_sync_predictions_are_repeatable(trained_run, gesture_video, tmp_path):
