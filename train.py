@@ -394,6 +394,9 @@ def main(argv=None):
         return train(args)
     except (FileNotFoundError, ValueError, loop.WorkerLost) as error:
         sys.exit(f"train.py: {error}")
+    except KeyboardInterrupt:  # Ctrl-C: a way to stop that the run is made for, not a failure to trace
+        print(f"\ntrain.py: interrupted; {args.run} keeps its last finished epoch: the same command carries on.", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

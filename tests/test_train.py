@@ -112,8 +112,12 @@ def test_the_same_seed_gives_the_same_history_and_fresh_starts_over(trained_run,
     first, copy = numbers(history(trained_run)), tmp_path / "first"
     shutil.copytree(trained_run, copy)
     (copy / "notes.txt").write_text("mine")
+    (copy / "streams.json").write_text("{}")  # what evaluate.py --stream and export.py made of the model before
+    (copy / "export").mkdir()
+    (copy / "export" / "model.tflite").write_bytes(b"the old model")
     np.testing.assert_array_equal(run(copy, "--fresh"), first)  # started over: two epochs, the same ones
     assert (copy / "notes.txt").read_text() == "mine"  # only the run's own files go
+    assert not (copy / "streams.json").exists() and not (copy / "export").exists()
     monkeypatch.chdir(prepared_dir.parent)
     assert not np.allclose(run(tmp_path / "other", "--seed", "1", "--data", prepared_dir.name)[:, 2:], first[:, 2:])
     assert json.loads((tmp_path / "other" / "config.json").read_text())["data"] == str(prepared_dir.resolve())
@@ -122,6 +126,16 @@ def test_the_same_seed_gives_the_same_history_and_fresh_starts_over(trained_run,
 def test_missing_data_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="written by prepare.py"):
         train.main(["--data", str(tmp_path / "nowhere"), "--run", str(tmp_path / "run")])
+
+
+def test_ctrl_c_says_how_to_carry_on_instead_of_a_traceback(tmp_path, monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "train", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        train.main(["--run", str(tmp_path / "run")])
+    assert stopped.value.code == 130 and "the same command carries on" in capsys.readouterr().err
 
 
 def test_a_best_model_is_only_moved_into_place_for_a_committed_epoch(trained_run, tmp_path):

@@ -43,6 +43,8 @@ RUN_FILES = [
     "fusion.json",
     "fusion.keras",
     "scores.npz",
+    "streams.json",  # evaluate.py --stream's
+    "export",  # export.py's folder
 ]
 # Settings a run keeps for its whole life: given when it starts, checked when it continues.
 RUN_DEFAULTS = {
