@@ -83,6 +83,17 @@ def top1(scores, labels):
     return float(np.mean(scores.argmax(axis=1) == labels))
 
 
+def same_clips(data_dirs, split):
+    """The clip names of a split, which both runs' data must hold in the same order."""
+    names = [[row["clip"] for row in read_index(data, split)] for data in data_dirs]
+    if names[0] != names[1]:
+        raise ValueError(
+            f"{data_dirs[0]} and {data_dirs[1]} hold different {split} clips; fusion scores the same clips with both runs "
+            "(prepare both from one dataset, or give --data)."
+        )
+    return names[0]
+
+
 def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), positions=5, workers=2):
     """Top-1 of each run, of their weighted average and (for two-stream runs) of the recurrent fusion.
     Writes fusion.json and, when trained, fusion.keras into the first run's folder."""
@@ -91,22 +102,23 @@ def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), po
     (config_a, classes, _), (_, classes_b, _) = loaded
     if classes != classes_b:
         raise ValueError(f"{runs[0]} and {runs[1]} were trained on different classes; fusion needs the same ones.")
-    data_dir = data_dir or config_a["data"]
-    clip_names = [row["clip"] for row in read_index(data_dir, split)]
+    # each run on its own data (frames prepared without flow, and the flow), unless --data: the same clips
+    data_dirs = [data_dir or config["data"] for config, _, _ in loaded]
+    clip_names = same_clips(data_dirs, split)
     outputs, sources = [], []
-    for run, (config, _, model) in zip(runs, loaded):
+    for run, data, (config, _, model) in zip(runs, data_dirs, loaded):
         # a two-stream run's saved scores must look at least as widely as fusion's own positions
-        saved = saved_scores(run, split, data_dir, clip_names, positions if has_frame_features(model) else 1)
+        saved = saved_scores(run, split, data, clip_names, positions if has_frame_features(model) else 1)
         if saved is not None and not has_frame_features(model):  # nothing else to compute for this run
             outputs.append((saved[0], None, saved[1]))
         else:
-            outputs.append(stream_outputs(model, config, split, data_dir, positions, workers=workers))
+            outputs.append(stream_outputs(model, config, split, data, positions, workers=workers))
             if saved is not None:  # the saved scores, the features for the recurrent fusion
                 outputs[-1] = (saved[0], *outputs[-1][1:])
         sources.append(f"evaluate.py's scores.npz ({saved[2][0]} clips x {saved[2][1]} crops)" if saved else "computed")
     labels = outputs[0][2]
     if (labels < 0).any():
-        raise ValueError(f"Split {split!r} of {data_dir} has unlabelled clips; fuse on a labelled split.")
+        raise ValueError(f"Split {split!r} of {data_dirs[0]} has unlabelled clips; fuse on a labelled split.")
     weights = np.asarray(weights, dtype=np.float64) / np.sum(weights)
     average = weights[0] * outputs[0][0] + weights[1] * outputs[1][0]
     results = {
@@ -119,7 +131,8 @@ def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), po
         "average_fusion": top1(average, labels),
     }
     if all(features is not None for _, features, _ in outputs):
-        train = [stream_outputs(model, config, "train", data_dir, positions) for config, _, model in loaded]
+        same_clips(data_dirs, "train")
+        train = [stream_outputs(model, config, "train", data, positions) for data, (config, _, model) in zip(data_dirs, loaded)]
         fusion = recurrent_fusion(np.concatenate([train[0][1], train[1][1]], axis=-1), train[0][2], len(classes))
         features = np.concatenate([outputs[0][1], outputs[1][1]], axis=-1)
         results["recurrent_fusion"] = top1(fusion.predict(features, verbose=0), labels)

@@ -71,6 +71,23 @@ def test_fusion_refuses_runs_of_other_classes(stream_runs, tmp_path, capsys):
     assert exit.value.code == 2 and "two non-negative numbers" in capsys.readouterr().err
 
 
+def test_each_run_is_fused_on_its_own_data(stream_runs, prepared_dir, tmp_path):
+    """The spatial run on frames prepared without flow, the motion run on the flow: each is scored on its
+    own data, which must hold the same clips."""
+    spatial, data = tmp_path / "spatial", tmp_path / "data"
+    shutil.copytree(stream_runs[0], spatial)
+    config = json.loads((spatial / "config.json").read_text())
+    (spatial / "config.json").write_text(json.dumps({**config, "data": str(prepared_dir)}))  # gray, no flow
+    results = evaluate.main(["--fuse", str(spatial), str(stream_runs[1]), "--positions", "1", "--workers", "1"])
+    assert results["num_clips"] == 10 and "recurrent_fusion" in results
+    shutil.copytree(prepared_dir, data)
+    index = (data / "index.csv").read_text().splitlines()
+    (data / "index.csv").write_text("\n".join(index[:-1]) + "\n")  # one validation clip fewer
+    (spatial / "config.json").write_text(json.dumps({**config, "data": str(data)}))
+    with pytest.raises(SystemExit, match="hold different validation clips"):
+        evaluate.main(["--fuse", str(spatial), str(stream_runs[1])])
+
+
 def test_stream_scores_are_the_per_position_scores_averaged(stream_runs):
     from evaluation import fusion
 
