@@ -22,6 +22,8 @@ config.json and classes.json, and exports.json says what each file is: the folde
 from common import quiet  # noqa: F401  # isort: skip  (first: TensorFlow starts without its C++ start-up lines)
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import re
@@ -79,8 +81,14 @@ def convert_litert(model, quantize, calibration):
         convert.optimizations = [tf.lite.Optimize.DEFAULT]
         convert.representative_dataset = calibration
     try:
-        return convert.convert()
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras lists every signature of the SavedModel it goes through
+            return convert.convert()
     except Exception as error:  # noqa: BLE001 - the converter raises ConverterError and others
+        if "tensor list ops" in str(error):  # the loop over time of a GRU or an LSTM (a TensorList)
+            raise ValueError(
+                f"{model.name}'s recurrent layer has no LiteRT form without TensorFlow's own ops; export it with "
+                "--format onnx or savedmodel."
+            ) from None
         missing = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(error))))
         if not missing:
             raise
@@ -141,10 +149,9 @@ def export(run_dir, fmt="litert", quantize="none", data_dir=None, check_clips=20
         else:
             yield from ({"clip": clip[None]} for clip in clips)
 
-    out_dir = run_dir / "export"
-    out_dir.mkdir(exist_ok=True)
+    out_dir = run_dir / "export"  # made once an export has passed its check: a failed one leaves nothing
     name = export_name(fmt, quantize)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".tmp_") as scratch:
+    with tempfile.TemporaryDirectory(dir=run_dir, prefix=".export_tmp_") as scratch:
         temporary = Path(scratch) / name
         if fmt == "litert":
             temporary.write_bytes(convert_litert(converted, quantize, calibration))
@@ -167,6 +174,7 @@ def export(run_dir, fmt="litert", quantize="none", data_dir=None, check_clips=20
                 f"The {fmt} export ({quantize}) agrees with the Keras model on only {agree:.1%} of validation clips "
                 f"(a float export needs {FLOAT_AGREEMENT:.0%}): not kept."
             )
+        out_dir.mkdir(exist_ok=True)
         write_atomic(out_dir / "config.json", json.dumps(config, indent=1) + "\n")  # with exports.json, all a device needs
         write_atomic(out_dir / "classes.json", json.dumps(classes) + "\n")
         final = out_dir / name

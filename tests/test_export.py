@@ -54,13 +54,20 @@ def test_an_export_that_disagrees_fails_and_is_not_kept(trained_run, stream_run,
     with pytest.raises(ValueError, match="agrees with the Keras model on only"):
         export.export(trained_run, "litert")
     assert not (trained_run / "export" / "wrong.tflite").exists()
-    assert not list((trained_run / "export").glob(".tmp_*"))
+    assert not list(trained_run.glob(".export_tmp_*"))
 
 
 def test_operations_litert_lacks_are_a_clear_error():
     clip = keras.Input((4, 8, 8, 1))
     model = keras.Model(clip, keras.layers.MaxPooling3D(2)(clip), name="pooled")
     with pytest.raises(ValueError, match=r"pooled uses operations LiteRT has no kernel for \(MaxPool3D\)"):
+        export.convert_litert(model, "none", None)
+
+
+def test_a_recurrent_layer_is_a_clear_error_for_litert(tmp_path):
+    clip = keras.Input((4, 8))
+    model = keras.Model(clip, keras.layers.Dense(3)(keras.layers.GRU(4)(clip)), name="recurrent")
+    with pytest.raises(ValueError, match="recurrent's recurrent layer has no LiteRT form .* --format onnx"):
         export.convert_litert(model, "none", None)
 
 
