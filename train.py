@@ -57,6 +57,7 @@ def resolve_config(args, run_dir, checkpoint_state):
         clashes = [f"{k} {stored[k]} (asked {v})" for k, v in asked.items() if v is not None and v != stored[k]]
         if read_classes(run_dir) != classes:
             clashes.append(f"the classes of {config['data']} ({data_dir} has others)")
+        clashes += prepared_differently(config, data_dir)
         if clashes:
             raise ValueError(
                 f"{run_dir} holds a run with {', '.join(clashes)}. Continue it with the same settings, "
@@ -87,6 +88,20 @@ def resolve_config(args, run_dir, checkpoint_state):
             f"{config['model']} has none here. Give --weights imagenet or a weights file, or leave it out."
         )
     return config, classes
+
+
+def prepared_differently(config, data_dir):
+    """How `data_dir` was prepared otherwise than the data a run trained on: its frame rate, which the
+    app samples the camera at, and the size and flow method it computes live flow with."""
+    dataset = json.loads((data_dir / "dataset.json").read_text(encoding="utf-8"))
+    recorded = {"fps": dataset.get("fps", 12), "prepared_size": dataset.get("size")}
+    if config["modality"] == "flow":
+        recorded["flow_method"] = dataset.get("flow")
+    return [
+        f"{name} {config[name]} (the data {data_dir} has {value})"
+        for name, value in recorded.items()
+        if config.get(name) is not None and value != config[name]
+    ]
 
 
 def input_shape(config, dataset, data_dir):

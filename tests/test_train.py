@@ -35,7 +35,7 @@ def test_a_run_folder_has_everything(trained_run):
     assert (trained_run / "chart.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_continuing_with_another_model_or_shape_is_refused(trained_run, tmp_path):
+def test_continuing_with_another_model_or_shape_is_refused(trained_run, prepared_dir, tmp_path):
     run = tmp_path / "run"
     os.system(f"cp -r {trained_run} {run}")
     with pytest.raises(SystemExit, match="frames 8 \\(asked 16\\)"):
@@ -52,6 +52,12 @@ def test_continuing_with_another_model_or_shape_is_refused(trained_run, tmp_path
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(SystemExit, match="flip False \\(asked True\\)"):
         train.main(["--run", str(run), "--flip"])
+    data = tmp_path / "data at 6 fps"  # the same classes, prepared with --fps 6: the app would sample it wrongly
+    data.mkdir()
+    shutil.copy(prepared_dir / "classes.json", data)
+    (data / "dataset.json").write_text(json.dumps({**json.loads((prepared_dir / "dataset.json").read_text()), "fps": 6}))
+    with pytest.raises(SystemExit, match=f"fps 12 \\(the data {data} has 6\\)"):
+        train.main(["--run", str(run), "--data", str(data)])
 
 
 def test_lr_schedule_phases_are_read_and_checked():
