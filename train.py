@@ -405,9 +405,12 @@ def main(argv=None):
         parser.error(f"--warmup must be 0 or more epochs, got {args.warmup}")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         parser.error(f"--dropout must be at least 0 and below 1, got {args.dropout}")
+    new_run = not Path(args.run).exists()
     try:
         return train(args)
     except (FileNotFoundError, ValueError, loop.WorkerLost) as error:
+        if new_run and Path(args.run).is_dir() and not any(Path(args.run).iterdir()):  # refused before it began
+            Path(args.run).rmdir()
         sys.exit(f"train.py: {error}")
     except KeyboardInterrupt:  # Ctrl-C: a way to stop that the run is made for, not a failure to trace
         print(f"\ntrain.py: interrupted; {args.run} keeps its last finished epoch: the same command carries on.", file=sys.stderr)

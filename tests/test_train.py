@@ -132,6 +132,7 @@ def test_the_same_seed_gives_the_same_history_and_fresh_starts_over(trained_run,
 def test_missing_data_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="written by prepare.py"):
         train.main(["--data", str(tmp_path / "nowhere"), "--run", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()  # no empty run folder left behind
 
 
 def test_ctrl_c_says_how_to_carry_on_instead_of_a_traceback(tmp_path, monkeypatch, capsys):
