@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -176,11 +177,11 @@ def run(args):
         if actions:
             actions.close()
         source.close()
-        if writer:
-            writer.close()
-        if log:
+        if log:  # before the video, whose renaming may fail (a player holding the old file open on Windows)
             write_lines(log, lines)
             log.close()
+        if writer:
+            writer.close()
         if not args.no_display:
             cv2.destroyAllWindows()
     if recorder:
@@ -189,7 +190,7 @@ def run(args):
         latency, events = recognizer.latency_ms(), len(recognizer.events)
         work = f"{recognizer.num_predictions} predictions, median {latency:.0f} ms each; {events} gesture events"
     dropped = f" ({source.dropped} stale frames dropped)" if not source.is_file else ""
-    print(f"Showed {shown} frames at {fps:.1f} fps{dropped}; {work}" + (f"; wrote {args.output}" if args.output else ""))
+    print(f"Showed {shown} frames at {fps:.1f} fps{dropped}; {work}" + (f"; wrote {args.output}" if writer else ""))
     return recognizer
 
 
@@ -251,14 +252,18 @@ def main(argv=None):
     for option, path in (("output", args.output), ("log", args.log)):
         if path and not Path(path).parent.is_dir():
             parser.error(f"--{option} {path}: the folder {Path(path).parent} does not exist")
-    terminate = signal.signal(signal.SIGTERM, stop_as_interrupted)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where Python delivers signals
+    previous_sigterm = signal.signal(signal.SIGTERM, stop_as_interrupted) if in_main_thread else None
     try:
         recognizer = run(args)
         missed = report_expected(recognizer, args.expect) if args.expect and recognizer else []
     except (FileNotFoundError, OSError, ValueError, ImportError) as error:
         sys.exit(f"app.py: {error}")
+    except KeyboardInterrupt:  # before the first frame (the model still loading)
+        sys.exit("app.py: stopped")
     finally:
-        signal.signal(signal.SIGTERM, terminate)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     if missed:  # a failed check, for make demo and scripts
         sys.exit(f"app.py: {len(missed)} of the video's gestures were not recognised")
     return recognizer

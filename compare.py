@@ -35,6 +35,7 @@ from common.files import write_atomic
 from evaluation import costs
 from network import MODELS, PRETRAINED
 from training.runs import load_run, recover_checkpoint, run_dataset, save_figure
+from training.settings import resolve_config
 
 COLUMNS = [  # (key, heading, format)
     ("top1", "top-1", "{:.3f}"),
@@ -55,7 +56,7 @@ def train_model(name, data_dir, run_dir, recipe, weights):
     args = train.make_parser().parse_args(argv)
     state = recover_checkpoint(run_dir)
     if state:
-        train.resolve_config(args, run_dir, state)  # another model, data or shape: a ValueError
+        resolve_config(args, run_dir, state)  # another model, data or shape: a ValueError
         invocation = state.get("invocation", {})
         if invocation.get("schedule") != train.schedule_of(args) or invocation.get("from_epoch") != 1:
             raise ValueError(f"{run_dir} holds a run trained with another recipe; give another --out.")

@@ -203,10 +203,10 @@ class ClipDataset(keras.utils.PyDataset):
         self.rows = read_index(data_dir, split)
         if not self.rows:
             held = Counter(row["split"] for row in read_index(data_dir))
+            holds = ", ".join(f"{n} {name}" for name, n in sorted(held.items())) or "none"
+            how = " prepare.py makes it from a labelled validation list, a val/ folder, or --val-fraction of a folder per class."
             raise ValueError(
-                f"No clips of split {split!r} in {data_dir}/index.csv (it holds "
-                f"{', '.join(f'{n} {name}' for name, n in sorted(held.items())) or 'none'}). prepare.py makes the "
-                "validation split from a labelled validation list, a val/ folder, or --val-fraction of a folder per class."
+                f"No clips of split {split!r} in {data_dir}/index.csv (it holds {holds}).{how if split == 'validation' else ''}"
             )
         self.classes = read_classes(data_dir)
         class_index = {name: i for i, name in enumerate(self.classes)}

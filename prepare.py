@@ -64,11 +64,12 @@ def detect_layout(source, name=None):
     layouts = [LAYOUTS[name]] if name else list(LAYOUTS.values())
     folders = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
     # every specific layout, at the top or one level down, then the catch-all folder per class: one level
-    # down only in a lone folder (an archive unpacked into its own folder), since in classes/people/clip.mp4
-    # the first class's folders would look like classes
+    # down only in a lone folder (an archive unpacked into its own folder, maybe beside macOS's __MACOSX/
+    # or the prepared data), since in classes/people/clip.mp4 the first class's folders would look like classes
+    lone = [p for p in folders if p.name != "__MACOSX" and not (p / "dataset.json").is_file()]
     for group, candidates in (
         ([x for x in layouts if x is not FolderPerClass], [source, *folders]),
-        ([x for x in layouts if x is FolderPerClass], [source, *folders] if len(folders) == 1 else [source]),
+        ([x for x in layouts if x is FolderPerClass], [source, *lone] if len(lone) == 1 else [source]),
     ):
         for root in candidates:
             for layout in group:
@@ -103,7 +104,10 @@ def check_settings(out_dir, settings):
         changed.append("source")
     if changed:
         details = ", ".join(f"{k}: {earlier.get(k)} then, {settings[k]} now" for k in changed)
-        raise ValueError(f"{out_dir} was prepared with other settings ({details}). Use another --out, or --fresh to start over.")
+        moved = f' (A dataset that only moved: set "source" in {path} to its new place.)' if "source" in changed else ""
+        raise ValueError(
+            f"{out_dir} was prepared with other settings ({details}). Use another --out, or --fresh to start over.{moved}"
+        )
     return earlier
 
 
@@ -125,16 +129,16 @@ def worker_pool(workers):
 def tasks(items, out_dir, settings):
     """(Clip or Problem, DATA_DIR, settings) for each listed item; a clip listed twice, or named as another
     clip is (swipe/left_0.mp4 and swipe_left/0.mp4 are both swipe_left_0), is a Problem."""
-    seen = {}  # clip name -> its source
+    seen = {}  # clip name -> its source, as text (a Path takes several times the memory, for 650,000 clips)
     for item in items:
         if not isinstance(item, Problem) and item.clip in seen:
             first = seen[item.clip]
-            if first == item.source:
+            if first == str(item.source):
                 item = Problem(item.clip, f"listed again (as {item.split}, {item.source}); the first listing is kept")
             else:
                 item = Problem(item.clip, f"{item.source} gets the same clip name as {first}, which is kept; rename one")
         elif not isinstance(item, Problem):
-            seen[item.clip] = item.source
+            seen[item.clip] = str(item.source)
         yield item, out_dir, settings
 
 
@@ -162,7 +166,7 @@ def prepare(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} is a file; give a folder for the prepared clips.")
-    if out_dir.resolve() in (Path(source).resolve(), root.resolve()):
+    if out_dir.is_dir() and any(os.path.samefile(out_dir, folder) for folder in (source, root)):
         raise ValueError(
             f"--out {out_dir} is the dataset folder itself, where the prepared frames/ would mix with the dataset's "
             "own folders; give another folder, for example --out data."
@@ -196,7 +200,7 @@ def prepare(
     clip_settings = dict(settings, flow=flow_method, min_frames=min_frames, source_fps=layout.fps or FOLDERS_FPS)
     index = StreamedCsv(out_dir / "index.csv", INDEX_COLUMNS)
     skipped = StreamedCsv(out_dir / "skipped.csv", ["clip", "reason"])
-    counts, rates = Counter(), Counter()
+    counts, class_counts, rates = Counter(), Counter(), Counter()
     with worker_pool(workers) as pool:
         # ordered, so the index is deterministic; 4 clips per message halves this process's share of the cores
         results = pool.imap(prepare_clip, tasks(items, out_dir, clip_settings), chunksize=4)
@@ -206,7 +210,7 @@ def prepare(
                 continue
             index.write({"clip": clip.clip, "label": clip.label, "split": clip.split, **info})
             counts[clip.split] += 1
-            counts[clip.split, clip.label] += 1
+            class_counts[clip.split, clip.label] += 1
             if info["fps"]:
                 rates[round(info["fps"], 2)] += 1
     skipped.commit()
@@ -214,7 +218,8 @@ def prepare(
         index.discard()
         raise ValueError(f"No clip of the {layout.name} layout at {root} could be prepared; see {out_dir / 'skipped.csv'}.")
     # the frame rate the clips now have, which training and the app sample by
-    source_rate = layout.fps or (rates.most_common(1)[0][0] if rates else earlier.get("source_fps", FOLDERS_FPS))
+    # (the rate of a finished earlier run stays: the clips it kept report none, so `rates` counts only new ones)
+    source_rate = layout.fps or earlier.get("source_fps") or (rates.most_common(1)[0][0] if rates else FOLDERS_FPS)
     settings.update(source_fps=source_rate, fps=fps if fps and fps < source_rate else source_rate)
     write_atomic(out_dir / "classes.json", json.dumps(classes, indent=1) + "\n")
     index.commit()
@@ -223,9 +228,10 @@ def prepare(
         f"Prepared {index.count} clips ({', '.join(f'{counts[s]} {s}' for s in ('train', 'validation', 'test') if counts[s])}); "
         f"skipped {skipped.count} (see {out_dir / 'skipped.csv'})"
     )
-    unchecked = [label for label in classes if counts["train", label] and not counts["validation", label]]
+    unchecked = [label for label in classes if class_counts["train", label] and not class_counts["validation", label]]
     if unchecked:  # a class's held-out clips all skipped, or a validation list without labels
-        print(f"warning: no validation clips of {', '.join(unchecked)}: training cannot measure how well it learns them")
+        named = ", ".join(unchecked[:10]) + (f" and {len(unchecked) - 10} more" if len(unchecked) > 10 else "")
+        print(f"warning: no validation clips of {named}: training cannot measure how well it learns them")
     return index.count, skipped.count
 
 

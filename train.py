@@ -26,98 +26,19 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from clips.index import read_classes, read_index
 from common.files import write_atomic, write_csv
-from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, MODELS, PRETRAINED, build_model, set_backbone_trainable
+from network import DEFAULT_MODEL, MODELS, PRETRAINED, build_model, set_backbone_trainable
 from training import distribute, loop, lr_schedule, xla
 from training.runs import (
     HISTORY_COLUMNS,
-    RUN_DEFAULTS,
     RUN_FILES,
     RunCheckpoint,
     load_checkpoint,
-    read_config,
     read_state,
     recover_checkpoint,
     run_dataset,
 )
-
-# where a model needs other defaults: a two-stream spatial stream sees one colour frame
-MODEL_DEFAULTS = {"two_stream": {"frames": 1, "channels": 3}, "pose_lstm": {"modality": "keypoints"}}
-
-
-def resolve_config(args, run_dir, checkpoint_state):
-    """The run's settings: stored ones when continuing, else the arguments and defaults."""
-    config = read_config(run_dir) if checkpoint_state else None
-    data_dir = Path(args.data or (config["data"] if config else "data"))
-    classes = read_classes(data_dir)
-    if config is not None:
-        asked = {"model": args.model, **{k: getattr(args, k) for k in RUN_DEFAULTS}}
-        stored = {**RUN_DEFAULTS, **config}  # a setting newer than the run: its default, what the run did
-        clashes = [f"{k} {stored[k]} (asked {v})" for k, v in asked.items() if v is not None and v != stored[k]]
-        if read_classes(run_dir) != classes:
-            clashes.append(f"the classes of {config['data']} ({data_dir} has others)")
-        clashes += prepared_differently(config, data_dir)
-        if clashes:
-            raise ValueError(
-                f"{run_dir} holds a run with {', '.join(clashes)}. Continue it with the same settings, "
-                f"or start a new one with --fresh or another --run."
-            )
-        return dict(config, data=str(data_dir.resolve())), classes
-    dataset = json.loads((data_dir / "dataset.json").read_text(encoding="utf-8"))
-    config = {"model": args.model or DEFAULT_MODEL}
-    defaults = {**RUN_DEFAULTS, **MODEL_DEFAULTS.get(config["model"], {})}
-    config.update({k: v if getattr(args, k) is None else getattr(args, k) for k, v in defaults.items()})
-    # the data's absolute path: evaluate.py, export.py and a later train.py may start in another folder
-    config.update(data=str(data_dir.resolve()), num_classes=len(classes), fps=dataset.get("fps", 12), runs=[])
-    config.update(prepared_size=dataset.get("size"), flow_method=dataset.get("flow"))  # for flow computed live
-    config["input_shape"] = input_shape(config, dataset, data_dir)
-    if config["modality"] == "keypoints":  # the app samples live keypoints as far apart as in a typical clip
-        rows = read_index(data_dir, "train")
-        median_frames = sorted(row["num_frames"] for row in rows)[len(rows) // 2] if rows else 2
-        samples = dataset["keypoints"]["samples"]
-        config.update(keypoints=dataset["keypoints"], keypoint_spacing=(median_frames - 1) / max(1, samples - 1) / config["fps"])
-    if config["model"] in PRETRAINED:  # ImageNet weights by default where they fit: colour frames, or flow
-        fits = config["model"] in IMAGENET and (config["channels"] == 3 or config["modality"] == "flow")
-        config["weights"] = args.weights or ("imagenet" if fits else "none")
-    elif args.weights not in (None, "none"):
-        raise ValueError(f"--weights applies to {', '.join(sorted(PRETRAINED))}, not to {config['model']}.")
-    if config["freeze_backbone_epochs"] and config.get("weights", "none") == "none":
-        raise ValueError(
-            "--freeze-backbone-epochs keeps pretrained weights while the head learns; "
-            f"{config['model']} has none here. Give --weights imagenet or a weights file, or leave it out."
-        )
-    return config, classes
-
-
-def prepared_differently(config, data_dir):
-    """How `data_dir` was prepared otherwise than the data a run trained on: its frame rate, which the
-    app samples the camera at, and the size and flow method it computes live flow with."""
-    dataset = json.loads((data_dir / "dataset.json").read_text(encoding="utf-8"))
-    recorded = {"fps": dataset.get("fps", 12), "prepared_size": dataset.get("size")}
-    if config["modality"] == "flow":
-        recorded["flow_method"] = dataset.get("flow")
-    return [
-        f"{name} {config[name]} (the data {data_dir} has {value})"
-        for name, value in recorded.items()
-        if config.get(name) is not None and value != config[name]
-    ]
-
-
-def input_shape(config, dataset, data_dir):
-    """The model's input: a clip of frames or flow stacks, or the keypoints of `prepare.py keypoints`."""
-    keypoint_model = config["model"] in KEYPOINT_MODELS
-    if keypoint_model != (config["modality"] == "keypoints"):
-        models = ", ".join(sorted(KEYPOINT_MODELS))
-        raise ValueError(f"{config['model']} cannot take {config['modality']}: keypoints go with {models} only.")
-    if keypoint_model:
-        if "keypoints" not in dataset:
-            raise ValueError(
-                f"{data_dir} has no keypoints: extract them with `python prepare.py keypoints {data_dir} --model MODEL.task`."
-            )
-        return [dataset["keypoints"]["samples"], 2 * dataset["keypoints"]["joints"]]
-    channels = 2 * config["flow_pairs"] if config["modality"] == "flow" else config["channels"]
-    return [config["frames"], config["size"], config["size"], channels]
+from training.settings import resolve_config
 
 
 def compile_model(model):
@@ -413,7 +334,8 @@ def main(argv=None):
             Path(args.run).rmdir()
         sys.exit(f"train.py: {error}")
     except KeyboardInterrupt:  # Ctrl-C: a way to stop that the run is made for, not a failure to trace
-        print(f"\ntrain.py: interrupted; {args.run} keeps its last finished epoch: the same command carries on.", file=sys.stderr)
+        again = "the same command without --fresh" if args.fresh else "the same command"
+        print(f"\ntrain.py: interrupted; {args.run} keeps its last finished epoch: {again} carries on.", file=sys.stderr)
         sys.exit(130)
 
 

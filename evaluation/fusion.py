@@ -13,6 +13,7 @@ Where `evaluate.py` has saved a run's scores for the same clips (scores.npz, per
 clips and crops per video), those are the run's scores here: late fusion of saved scores.
 """
 
+import itertools
 import json
 from pathlib import Path
 
@@ -84,14 +85,15 @@ def top1(scores, labels):
 
 
 def same_clips(data_dirs, split):
-    """The clip names of a split, which both runs' data must hold in the same order."""
-    names = [[row["clip"] for row in read_index(data, split)] for data in data_dirs]
-    if names[0] != names[1]:
+    """The clip names of a split, which both runs' data must hold in the same order, with the same labels."""
+    held = [[(row["clip"], row["label"]) for row in read_index(data, split)] for data in data_dirs]
+    if held[0] != held[1]:
+        first = next((a, b) for a, b in itertools.zip_longest(*held, fillvalue=("nothing", "")) if a != b)
         raise ValueError(
-            f"{data_dirs[0]} and {data_dirs[1]} hold different {split} clips; fusion scores the same clips with both runs "
-            "(prepare both from one dataset, or give --data)."
+            f"{data_dirs[0]} and {data_dirs[1]} hold different {split} clips ({len(held[0])} and {len(held[1])}; "
+            f"first {' '.join(first[0])} against {' '.join(first[1])}): fusion scores the same clips with both runs."
         )
-    return names[0]
+    return [clip for clip, _ in held[0]]
 
 
 def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), positions=5, workers=2):
@@ -105,6 +107,9 @@ def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), po
     # each run on its own data (frames prepared without flow, and the flow), unless --data: the same clips
     data_dirs = [data_dir or config["data"] for config, _, _ in loaded]
     clip_names = same_clips(data_dirs, split)
+    recurrent = all(has_frame_features(model) for _, _, model in loaded)
+    if recurrent:  # trained on the training clips' features
+        same_clips(data_dirs, "train")
     outputs, sources = [], []
     for run, data, (config, _, model) in zip(runs, data_dirs, loaded):
         # a two-stream run's saved scores must look at least as widely as fusion's own positions
@@ -130,8 +135,7 @@ def fuse(run_a, run_b, data_dir=None, split="validation", weights=(1.0, 1.0), po
         "scores": {str(run): source for run, source in zip(runs, sources)},
         "average_fusion": top1(average, labels),
     }
-    if all(features is not None for _, features, _ in outputs):
-        same_clips(data_dirs, "train")
+    if recurrent:
         train = [stream_outputs(model, config, "train", data, positions) for data, (config, _, model) in zip(data_dirs, loaded)]
         fusion = recurrent_fusion(np.concatenate([train[0][1], train[1][1]], axis=-1), train[0][2], len(classes))
         features = np.concatenate([outputs[0][1], outputs[1][1]], axis=-1)

@@ -1,6 +1,7 @@
 """export.py: every format and quantisation on a trained run, checked; app.py and evaluate.py take exports."""
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -46,15 +47,16 @@ def test_a_streaming_run_exports_its_step_model_with_the_state(stream_run):
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-def test_an_export_that_disagrees_fails_and_is_not_kept(trained_run, stream_run, monkeypatch):
+def test_an_export_that_disagrees_fails_and_is_not_kept(trained_run, stream_run, monkeypatch, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("export"))
+    before = sorted(p.name for p in run.iterdir())
     other = load_run(stream_run)[2]  # another model's file where the run's should be
     convert = export.convert_litert
     monkeypatch.setattr(export, "convert_litert", lambda model, quantize, calibration: convert(other, quantize, calibration))
-    monkeypatch.setattr(export, "export_name", lambda fmt, quantize: "wrong.tflite")
     with pytest.raises(ValueError, match="agrees with the Keras model on only"):
-        export.export(trained_run, "litert")
-    assert not (trained_run / "export" / "wrong.tflite").exists()
-    assert not list(trained_run.glob(".export_tmp_*"))
+        export.export(run, "litert")
+    assert sorted(p.name for p in run.iterdir()) == before  # no export/, no scratch folder
 
 
 def test_operations_litert_lacks_are_a_clear_error():
