@@ -35,11 +35,10 @@ from collections import Counter
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
-import cv2
 from tqdm import tqdm
 
 from clips import flow, landmarks
-from clips.frames import FLOW_NAME, FOLDERS_FPS, FRAME_NAME, clip_folder, prepare_clip
+from clips.frames import FLOW_NAME, FOLDERS_FPS, FRAME_NAME, clip_folder, prepare_clip, start_worker
 from clips.index import INDEX_COLUMNS, read_classes, read_index
 from clips.keypoints import NUM_SAMPLES
 from common.files import StreamedCsv, write_atomic
@@ -123,7 +122,7 @@ def worker_pool(workers):
         context.set_forkserver_preload(["clips.frames"])
     else:
         context = get_context("spawn")
-    return context.Pool(workers, initializer=cv2.setNumThreads, initargs=(1,))
+    return context.Pool(workers, initializer=start_worker)
 
 
 def tasks(items, out_dir, settings):

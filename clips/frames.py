@@ -30,6 +30,14 @@ class ClipError(Exception):
     """A clip that cannot be prepared; the message says why and is written to skipped.csv."""
 
 
+def start_worker():
+    """A preparing process: OpenCV on one thread (the processes are the parallelism), and FFmpeg silent, so a
+    corrupt video prints no 'moov atom not found' over the progress bar; skipped.csv names it and says why.
+    (Set before the process's first video: FFmpeg reads it then. OPENCV_FFMPEG_LOGLEVEL=32 shows them again.)"""
+    cv2.setNumThreads(1)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
 def clip_folder(data_dir, clip, modality="frames"):
     """Where a prepared clip's frames (or "flow", or "depth") are."""
     return Path(data_dir) / modality / clip

@@ -183,7 +183,7 @@ def test_format_overrides_detection(tmp_path):
         prepared(tmp_path / "ucf", tmp_path / "out2", layout_name="ucf101")
 
 
-def test_zero_frame_and_truncated_videos_are_skipped(tmp_path):
+def test_zero_frame_and_truncated_videos_are_skipped(tmp_path, capfd):
     source = tmp_path / "src" / "wave"
     miniatures.write_video(source / "good.mp4")
     miniatures.write_video(source / "whole.mp4", num_frames=20)
@@ -193,6 +193,7 @@ def test_zero_frame_and_truncated_videos_are_skipped(tmp_path):
     assert [row["clip"] for row in index] == ["wave_good", "wave_whole"]
     assert skipped["wave_zero"].startswith("no frames could be decoded from") and "zero.avi" in skipped["wave_zero"]
     assert "truncated.mp4" in skipped["wave_truncated"]
+    assert "moov atom" not in capfd.readouterr().err  # FFmpeg's own lines, not over the progress bar
     index, _, skipped = prepared(tmp_path / "src", tmp_path / "out", val_fraction=0, min_frames=16)  # resumed
     assert [row["clip"] for row in index] == ["wave_whole"] and skipped["wave_good"].startswith("too few frames (12 < 16)")
 
