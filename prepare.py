@@ -63,12 +63,14 @@ def detect_layout(source, name=None):
     layouts = [LAYOUTS[name]] if name else list(LAYOUTS.values())
     folders = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
     # every specific layout, at the top or one level down, then the catch-all folder per class: one level
-    # down only in a lone folder (an archive unpacked into its own folder, maybe beside macOS's __MACOSX/
-    # or the prepared data), since in classes/people/clip.mp4 the first class's folders would look like classes
-    lone = [p for p in folders if p.name != "__MACOSX" and not (p / "dataset.json").is_file()]
+    # down only where one folder alone holds one (an archive unpacked into its own folder), since in
+    # classes/people/clip.mp4 each class's folder looks like a folder per class; data prepared there is none
+    nested = []
+    if FolderPerClass in layouts and not FolderPerClass.detect(source):
+        nested = [p for p in folders if not (p / "dataset.json").is_file() and FolderPerClass.detect(p)]
     for group, candidates in (
         ([x for x in layouts if x is not FolderPerClass], [source, *folders]),
-        ([x for x in layouts if x is FolderPerClass], [source, *lone] if len(lone) == 1 else [source]),
+        ([x for x in layouts if x is FolderPerClass], [source, *nested] if len(nested) == 1 else [source]),
     ):
         for root in candidates:
             for layout in group:
@@ -76,7 +78,11 @@ def detect_layout(source, name=None):
                     return layout, root
     found = ", ".join(describe(p) for p in sorted(source.iterdir())[:12]) or "nothing"
     known = "\n".join(f"  {layout.name}: {layout.expects}" for layout in layouts)
-    raise ValueError(f"No known dataset layout at {source} (found: {found}).\nKnown layouts:\n{known}")
+    several = ""
+    if len(nested) > 1:
+        named = ", ".join(f"{p.name}/" for p in nested[:5]) + (", ..." if len(nested) > 5 else "")
+        several = f"\n{named} each hold a folder per class: give the path of the one to prepare."
+    raise ValueError(f"No known dataset layout at {source} (found: {found}).{several}\nKnown layouts:\n{known}")
 
 
 def describe(path):

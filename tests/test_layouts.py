@@ -245,9 +245,11 @@ def test_what_a_folder_per_class_is_not(tmp_path):
         for person in ("alice", "bob"):
             miniatures.write_video(tmp_path / "deep" / label / person / "take.mp4")
             miniatures.write_frames(tmp_path / "unpacked" / "mine" / label / f"v_{label}_{person}.avi", num_frames=9)
-    with pytest.raises(ValueError, match=r"No known dataset layout .* \(found: clap/ \(2 folders\), wave/"):
+    with pytest.raises(ValueError, match=r"\(found: clap/ \(2 folders\), wave/.*\nclap/, wave/ each hold a folder per class"):
         prepared(tmp_path / "deep", tmp_path / "deep_out")
-    (tmp_path / "unpacked" / "__MACOSX").mkdir()  # what a zip made on a Mac holds beside the folder
+    (tmp_path / "unpacked" / "__MACOSX" / "mine").mkdir(parents=True)  # what a zip made on a Mac holds beside it
+    (tmp_path / "unpacked" / "__MACOSX" / "mine" / "._clap").write_bytes(b"resource fork")
+    (tmp_path / "unpacked" / "runs" / "model").mkdir(parents=True)  # a folder the user keeps there
     for _ in range(2):  # the second run finds the data it prepared beside mine/
         index, classes, skipped = prepared(tmp_path / "unpacked", tmp_path / "unpacked" / "data", val_fraction=0.5)
         assert classes == ["clap", "wave"] and len(index) == 4 and not skipped
