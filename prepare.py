@@ -64,10 +64,10 @@ def detect_layout(source, name=None):
     folders = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
     # every specific layout, at the top or one level down, then the catch-all folder per class: one level
     # down only where one folder alone holds one (an archive unpacked into its own folder), since in
-    # classes/people/clip.mp4 each class's folder looks like a folder per class; data prepared there is none
+    # classes/people/clip.mp4 each class's folder looks like a folder per class
     nested = []
     if FolderPerClass in layouts and not FolderPerClass.detect(source):
-        nested = [p for p in folders if not (p / "dataset.json").is_file() and FolderPerClass.detect(p)]
+        nested = [p for p in folders if FolderPerClass.detect(p)]
     for group, candidates in (
         ([x for x in layouts if x is not FolderPerClass], [source, *folders]),
         ([x for x in layouts if x is FolderPerClass], [source, *nested] if len(nested) == 1 else [source]),

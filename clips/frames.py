@@ -23,6 +23,7 @@ from layouts.base import Problem, frame_files, is_video
 FRAME_NAME = "{:05d}.jpg"  # 1-based, as in Jester
 FLOW_NAME = "{axis}_{number:05d}.jpg"  # axis "x" or "y"
 JPEG_QUALITY = 95
+TOO_FEW = "too few frames ({} < {}) in {}"  # a clip under --min-frames, newly read or kept by an earlier run
 FOLDERS_FPS = 30.0  # the rate assumed for a folder of frames whose layout does not say
 
 
@@ -158,7 +159,7 @@ def prepare_clip(task):
         num_flow = len(os.listdir(flow_files)) // 2 if flow_files.is_dir() else 0
         if sorted(names) == [FRAME_NAME.format(n) for n in range(1, len(names) + 1)]:
             if len(names) < settings["min_frames"]:  # kept by a run with a lower --min-frames
-                return clip, None, f"too few frames ({len(names)} < {settings['min_frames']}) in {clip.source}"
+                return clip, None, TOO_FEW.format(len(names), settings["min_frames"], clip.source)
             return clip, {"num_frames": len(names), "num_flow": num_flow, "fps": None}, None
         shutil.rmtree(final)
     temporaries = []
@@ -167,7 +168,7 @@ def prepare_clip(task):
         selection = (settings["source_fps"], settings["requested_fps"], settings["max_frames"])
         frames, source_fps = read_clip(clip.source, size, gray, *selection)
         if len(frames) < settings["min_frames"]:
-            raise ClipError(f"too few frames ({len(frames)} < {settings['min_frames']}) in {clip.source}")
+            raise ClipError(TOO_FEW.format(len(frames), settings["min_frames"], clip.source))
         outputs = []  # (temporary folder, final folder), renamed in this order
         if clip.depth is not None:
             depth, _ = read_clip(clip.depth, size, True, *selection)

@@ -64,6 +64,11 @@ def is_video(path):
     return path.suffix.lower() in VIDEO_SUFFIXES
 
 
+def is_prepared(folder):
+    """A DATA_DIR that prepare.py wrote (it holds dataset.json), which may sit inside a dataset but is no part of it."""
+    return (folder / "dataset.json").is_file()
+
+
 def is_frame_folder(path):
     """A folder holding image files directly (one clip's frames)."""
     try:

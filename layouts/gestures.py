@@ -21,6 +21,7 @@ from layouts.base import (
     entries,
     held_out,
     is_frame_folder,
+    is_prepared,
     is_video,
     numbered_lines,
     problem,
@@ -224,13 +225,15 @@ class FolderPerClass:
 
     @classmethod
     def detect(cls, root):
+        if is_prepared(root):  # its frames/ holds a folder per clip, which would pass for a class
+            return False
         splits = cls.split_folders(root)
         return any(cls.has_clips(label) for label in cls.label_folders(splits.get("train", root)))
 
     @staticmethod
     def label_folders(top):
         """The class folders; not a DATA_DIR that prepare.py wrote inside the dataset (`--out DATASET/prepared`)."""
-        return sorted(p for p in entries(top) if p.is_dir() and not (p / "dataset.json").is_file())
+        return sorted(p for p in entries(top) if p.is_dir() and not is_prepared(p))
 
     @staticmethod
     def is_clip(path):
