@@ -326,12 +326,13 @@ def main(argv=None):
         parser.error(f"--warmup must be 0 or more epochs, got {args.warmup}")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         parser.error(f"--dropout must be at least 0 and below 1, got {args.dropout}")
-    new_run = not Path(args.run).exists()
+    run_dir = Path(args.run)
+    new_run = not run_dir.exists()
     try:
         return train(args)
     except (FileNotFoundError, ValueError, loop.WorkerLost) as error:
-        if new_run and Path(args.run).is_dir() and not any(Path(args.run).iterdir()):  # refused before it began
-            Path(args.run).rmdir()
+        if new_run and run_dir.is_dir() and not any(run_dir.iterdir()):  # refused before it began
+            run_dir.rmdir()
         sys.exit(f"train.py: {error}")
     except KeyboardInterrupt:  # Ctrl-C: a way to stop that the run is made for, not a failure to trace
         again = "the same command without --fresh" if args.fresh else "the same command"

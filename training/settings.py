@@ -40,8 +40,7 @@ def resolve_config(args, run_dir, checkpoint_state):
     defaults = {**RUN_DEFAULTS, **MODEL_DEFAULTS.get(config["model"], {})}
     config.update({k: v if getattr(args, k) is None else getattr(args, k) for k, v in defaults.items()})
     # the data's absolute path: evaluate.py, export.py and a later train.py may start in another folder
-    config.update(data=str(data_dir.resolve()), num_classes=len(classes), fps=dataset.get("fps", 12), runs=[])
-    config.update(prepared_size=dataset.get("size"), flow_method=dataset.get("flow"))  # for flow computed live
+    config.update(data=str(data_dir.resolve()), num_classes=len(classes), runs=[], **recorded_by_data(dataset))
     config["input_shape"] = input_shape(config, dataset, data_dir)
     if config["modality"] == "keypoints":  # the app samples live keypoints as far apart as in a typical clip
         rows = read_index(data_dir, "train")
@@ -80,12 +79,17 @@ def input_shape(config, dataset, data_dir):
 def prepared_differently(config, data_dir):
     """How `data_dir` was prepared otherwise than the data a run trained on, as clashes to report: its frame
     rate, which the app samples the camera at, and for flow the size and method live flow is computed with."""
-    dataset = json.loads((Path(data_dir) / "dataset.json").read_text(encoding="utf-8"))
-    recorded = {"fps": dataset.get("fps", 12)}
-    if config["modality"] == "flow":
-        recorded.update(prepared_size=dataset.get("size"), flow_method=dataset.get("flow"))
+    recorded = recorded_by_data(json.loads((Path(data_dir) / "dataset.json").read_text(encoding="utf-8")))
+    if config["modality"] != "flow":  # the size and method matter only to flow computed live
+        recorded = {"fps": recorded["fps"]}
     return [
         f"{name} {config[name]} (the data {data_dir} has {value})"
         for name, value in recorded.items()
         if config.get(name) is not None and value != config[name]
     ]
+
+
+def recorded_by_data(dataset):
+    """What a run keeps of its data's dataset.json: the frame rate the app samples the camera at, and the
+    prepared size and flow method it computes live flow with."""
+    return {"fps": dataset.get("fps", 12), "prepared_size": dataset.get("size"), "flow_method": dataset.get("flow")}
