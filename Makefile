@@ -17,7 +17,7 @@ $(BIN)/activate: requirements.txt
 demo: $(BIN)/activate
 	$(BIN)/python synthetic.py $(DEMO)/synthetic --clips-per-class 120 --background-clips 480 --video $(DEMO)/gestures.mp4
 	$(BIN)/python prepare.py $(DEMO)/synthetic --out $(DEMO)/data --gray
-	$(BIN)/python train.py --data $(DEMO)/data --run $(DEMO)/model --fresh --epochs 25 --flip
+	$(BIN)/python train.py --data $(DEMO)/data --run $(DEMO)/model --fresh --epochs 25
 	$(BIN)/python evaluate.py --run $(DEMO)/model --min-top1 0.85
 	$(BIN)/python evaluate.py --run $(DEMO)/model --stream $(DEMO)/gestures.mp4
 	$(BIN)/python app.py --run $(DEMO)/model --source $(DEMO)/gestures.mp4 --no-display --sync \

@@ -217,8 +217,8 @@ class ClipDataset(keras.utils.PyDataset):
             raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}.")
         if modality == "flow" and not all(row["num_flow"] >= flow_pairs for row in self.rows):
             raise ValueError(
-                f"{data_dir} has clips with fewer than {flow_pairs} optical flow frames: prepare it with "
-                "`prepare.py SOURCE --flow dis`, or ask for fewer --flow-pairs."
+                f"{data_dir} has clips with fewer than {flow_pairs} optical flow frames: prepare it again with flow "
+                "(prepare.py's default), or ask for fewer --flow-pairs."
             )
         if modality == "keypoints":
             missing = [row["clip"] for row in self.rows if not keypoints_path(data_dir, row["clip"]).is_file()]

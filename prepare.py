@@ -1,13 +1,14 @@
 """Turn a dataset as downloaded into prepared clips that `datagenerator.py` reads.
 
-    python prepare.py SOURCE --out DATA_DIR [--size 128] [--gray] [--fps N] [--flow dis] [--workers N]
+    python prepare.py SOURCE --out DATA_DIR [--size 128] [--gray] [--fps N] [--flow METHOD|none] [--workers N]
 
 SOURCE is recognised by its layout (see `layouts/gestures.py` and `layouts/actions.py`):
 20BN-Jester (official or Kaggle), UCF101 (videos, or jpegs_256 with tvl1_flow), ChaLearn IsoGD,
 Kinetics, upGrad-style gesture sets, or a folder per class. DATA_DIR receives:
 
     frames/<clip>/00001.jpg ...   frames resized so the short side is --size pixels
-    flow/<clip>/x_00001.jpg ...   with --flow (or a layout's own flow): 8-bit optical flow
+    flow/<clip>/x_00001.jpg ...   8-bit optical flow, less the camera's motion (--flow farneback-steady,
+                                  the default; --flow none skips it), or a layout's own flow
     depth/<clip>/00001.jpg ...    with --depth (IsoGD): the depth video's frames
     index.csv                     clip,label,split,num_frames,num_flow (one row per prepared clip)
     classes.json                  class names; a label's position is its class index
@@ -116,6 +117,18 @@ def check_settings(out_dir, settings):
     return earlier
 
 
+def flow_to_write(asked, out_dir):
+    """The flow method of `--flow asked`: none for none; when not given, the one DATA_DIR was prepared
+    with if it was (a resumed run keeps its settings), else the default."""
+    if asked is not None:
+        return None if asked == "none" else asked
+    path = Path(out_dir) / "dataset.json"
+    if not path.is_file():
+        return flow.DEFAULT
+    earlier = json.loads(path.read_text(encoding="utf-8")).get("flow")
+    return earlier if earlier in flow.CHOICES else None  # a layout's own flow is read again, not computed
+
+
 def worker_pool(workers):
     """Processes that each run OpenCV on one thread: the workers are the parallelism.
 
@@ -162,7 +175,8 @@ def prepare(
     flow_method=None,
     options=None,
 ):
-    """Prepares a dataset; returns the numbers of clips prepared and skipped."""
+    """Prepares a dataset; returns the numbers of clips prepared and skipped. `flow_method` (a name of
+    clips/flow.py's CHOICES, or None for frames only) is what the command line's `flow_to_write` chose."""
     options = options or Options()
     layout, root = detect_layout(source, layout_name)
     classes, items = layout.read(root, options)
@@ -196,10 +210,11 @@ def prepare(
         leftover.unlink()
 
     workers = workers or os.cpu_count() or 1
+    flow_said = f", {settings['flow']} flow" if settings["flow"] else ""
     print(
         f"Preparing the {layout.name} layout at {root} ({len(classes)} classes) into {out_dir}: short side {size} px, "
         f"{'gray' if gray else 'colour'}, {f'{fps} fps' if fps else 'source frame rate'}"
-        f"{f', at most {max_frames} frames' if max_frames else ''}{f', {flow_method} flow' if flow_method else ''}, "
+        f"{f', at most {max_frames} frames' if max_frames else ''}{flow_said}, "
         f"{workers} workers"
     )
     clip_settings = dict(settings, flow=flow_method, min_frames=min_frames, source_fps=layout.fps or FOLDERS_FPS)
@@ -340,7 +355,11 @@ def main(argv=None):
     parser.add_argument("--fps", type=float, help="frames per second to keep from videos and frame folders (default: all)")
     parser.add_argument("--max-frames", type=int, help="keep at most this many frames per clip, evenly spread (default: all)")
     parser.add_argument(
-        "--flow", choices=flow.CHOICES, help="also write optical flow between consecutive frames (see clips/flow.py)"
+        "--flow",
+        choices=(*flow.CHOICES, "none"),
+        help="optical flow between consecutive frames to write beside them, what the default model trains on; "
+        f"none: frames only (default: {flow.DEFAULT} for a new DATA_DIR, as prepared before when resuming; "
+        "a layout's own flow, as UCF101's tvl1_flow, instead; see clips/flow.py)",
     )
     parser.add_argument("--depth", action="store_true", help="IsoGD: prepare the K_ depth videos too, into depth/")
     parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="UCF101's train/test split (default: 1)")
@@ -374,7 +393,7 @@ def main(argv=None):
             landmarker = landmarks.Landmarker(args.keypoints)
         prepare(
             args.source, args.out, args.size, args.gray, args.workers, args.min_frames, args.format, args.fresh,
-            fps=args.fps, max_frames=args.max_frames, flow_method=args.flow, options=options,
+            fps=args.fps, max_frames=args.max_frames, flow_method=flow_to_write(args.flow, args.out), options=options,
         )  # fmt: skip
         if landmarker is not None:
             with landmarker:

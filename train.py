@@ -9,6 +9,9 @@
 
 Writes the run folder (default `model/`; see training/runs.py): config.json, classes.json, model.keras (the
 best epoch), checkpoint/, history.csv (every epoch's learning rate and losses) and chart.png.
+On data prepared with steady flow (prepare.py's default) the default model trains on it: 64x64, two
+flow fields at each position, mirrored (training/settings.py's STEADY_FLOW); `--modality frames` trains
+on the frames instead.
 Every file is written under a temporary name and renamed, so a run killed at any moment resumes
 from its last completed epoch: the same command again finishes the interrupted invocation along the
 same schedule, with the same data order and random state; another command starts a new one.
@@ -171,7 +174,8 @@ def train(args):
     resuming = " (resuming the interrupted invocation)" if resumed else ""
     print(
         f"Training {config['model']} ({model.count_params():,} parameters) on {train_data.num_clips} clips, "
-        f"validating on {validation_data.num_clips} of {len(validation_data.rows)}; input {tuple(config['input_shape'])}, "
+        f"validating on {validation_data.num_clips} of {len(validation_data.rows)}; input {tuple(config['input_shape'])} "
+        f"of {config['modality']}, "
         f"batch {batch_size} on {where}, {precision}; mirroring {'on' if train_data.flip else 'off'}; "
         f"epochs {initial_epoch + 1}-{final_epoch}{resuming}; "
         f"lr {lr_schedule.describe(invocation['schedule'])}; run folder {run_dir}"
@@ -241,9 +245,10 @@ def make_parser():
         "--modality",
         choices=("frames", "flow", "keypoints"),
         help="what the model sees: frames, optical flow stacks (prepare.py --flow) or keypoints (prepare.py keypoints) "
-        "(default: frames; keypoints for pose_lstm)",
+        "(default: flow for slowfast on data with steady flow, as prepare.py writes by default, else frames; "
+        "keypoints for pose_lstm)",
     )
-    parser.add_argument("--flow-pairs", type=int, help="consecutive x/y flow images per stack with --modality flow (default: 10)")
+    parser.add_argument("--flow-pairs", type=int, help="x/y flow images per stack on flow (default: 10; 2 on steady flow)")
     parser.add_argument("--epochs", type=int, help=f"epochs to train in this invocation (default: {lr_schedule.DEFAULT_EPOCHS})")
     parser.add_argument("--lr", type=float, help=f"peak learning rate of this invocation (default: {lr_schedule.DEFAULT_LR:g})")
     parser.add_argument("--lr-schedule", help="phases LR:EPOCHS,LR:EPOCHS run in one go, instead of --lr/--epochs")
@@ -282,11 +287,11 @@ def make_parser():
         "--flip",
         action=argparse.BooleanOptionalAction,
         help="mirror half the training clips, swapping the labels of mirror pairs (Left/Right, Clockwise/"
-        "Counterclockwise); set for the run's life (default: off)",
+        "Counterclockwise); set for the run's life (default: on for slowfast on steady flow, else off)",
     )
     parser.add_argument("--run", default="model", help="run folder to write into and continue from (default: model)")
     parser.add_argument("--frames", type=int, help="frames (or flow stacks) per clip (default: 16; 1 for two_stream)")
-    parser.add_argument("--size", type=int, help="frame height and width fed to the model (default: 112)")
+    parser.add_argument("--size", type=int, help="frame height and width fed to the model (default: 112; 64 on steady flow)")
     parser.add_argument("--channels", type=int, choices=(1, 3), help="1 gray, 3 colour (default: 1; 3 for two_stream)")
     parser.add_argument("--stride", type=int, help="source frames between sampled frames (default: 2)")
     parser.add_argument(

@@ -1,16 +1,18 @@
 """What `train.py --data DATA --epochs N` gives in a fixed time on this machine, beside the recipe before it.
 
-    python bench/recipe.py [--data PREPARED] [--budget 5] [--recipes default,before,steady-flow] [--flow METHOD] [--runs FOLDER]
+    python bench/recipe.py [--data PREPARED] [--budget 5] [--recipes default,before,frames] [--flow METHOD] [--runs FOLDER]
 
 Each recipe trains SlowFast on the prepared set for as many epochs as fit in `--budget` minutes
 (timed by a two-epoch probe: the first epoch with its start-up, then one more), from scratch, in this
 process, one after the other:
-- default: `train.py --epochs N` as it is now (a warm-up epoch and a cosine to near zero);
-- before: the recipe before it, the same command then: a constant 2e-3, every 3D kernel computed as
-  stacked frames and Keras's own batch norm (the layers as `bench/conv_speed.py` times them);
-- steady-flow: the same SlowFast on the optical flow of the scene, with the camera's motion taken
-  out (`prepare.py --flow farneback-steady`): at each sampled frame the two flow fields up to the next one,
-  at 64x64, half the clips mirrored: `train.py --epochs N --modality flow --flow-pairs 2 --size 64 --flip`.
+- default: `train.py --epochs N` as it is now (a warm-up epoch and a cosine to near zero); on data
+  with steady flow (prepare.py's default: the scene's motion, the camera's taken out), SlowFast on it:
+  at each sampled frame the two flow fields up to the next one, at 64x64, half the clips mirrored;
+- before: the recipe before it, the same command then: gray frames at 112x112, a constant 2e-3,
+  every 3D kernel computed as stacked frames and Keras's own batch norm (the layers as
+  `bench/conv_speed.py` times them);
+- frames: today's schedule and layers on gray frames at 112x112 (`--modality frames`), the default
+  before steady flow was.
 For each it prints the validation top-1 of the saved (best) model, its mean class accuracy and worst
 classes, the best epoch's and the last epoch's validation accuracy, the training clips per second
 (validation included) and the minutes it took, then the ratios of the default to the one before.
@@ -49,11 +51,11 @@ from training.runs import RunCheckpoint  # noqa: E402
 RECIPES = {
     "default": ([], contextlib.nullcontext),
     "before": (
-        ["--decay", "constant", "--warmup", "0"],
+        ["--modality", "frames", "--decay", "constant", "--warmup", "0"],
         # SlowFast has no frame backbone: FramesAsBatch keeps its own call
         lambda: computed_as(FrameStackConv3D.stacked_op, keras.layers.BatchNormalization.call, FramesAsBatch.call),
     ),
-    "steady-flow": (["--modality", "flow", "--flow-pairs", "2", "--size", "64", "--flip"], contextlib.nullcontext),
+    "frames": (["--modality", "frames"], contextlib.nullcontext),
 }
 
 
@@ -134,9 +136,9 @@ def main(argv=None):
     parser.add_argument("--draw", type=int, default=7, help="bench/heldout.py's --seed, without --data (default: 7)")
     parser.add_argument(
         "--flow",
-        default="farneback-steady",
+        default=flow.DEFAULT,
         choices=flow.CHOICES,
-        help="prepare.py's --flow for the set made here (default: farneback-steady)",
+        help=f"prepare.py's --flow for the set made here (default: {flow.DEFAULT})",
     )
     parser.add_argument("--runs", help="keep each recipe's run folder here, for evaluate.py (default: deleted)")
     args = parser.parse_args(argv)

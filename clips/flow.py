@@ -20,6 +20,7 @@ BOUND = 20.0  # pixels per frame, either way
 METHODS = ("dis", "farneback", "tvl1")
 STEADY = "-steady"  # a method's name + STEADY: its flow less the camera's own motion (see `steady`)
 CHOICES = (*METHODS, *(method + STEADY for method in METHODS))
+DEFAULT = "farneback" + STEADY  # what prepare.py writes unless told otherwise, and the default model trains on
 
 
 def flow_method(name):

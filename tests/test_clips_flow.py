@@ -122,7 +122,7 @@ def test_generator_gives_a_clip_of_flow_frames_for_3d_models(flow_data):
 
 
 def test_generator_refuses_flow_that_was_not_prepared(prepared_dir):
-    with pytest.raises(ValueError, match="--flow dis"):
+    with pytest.raises(ValueError, match="prepare it again with flow"):
         ClipDataset(prepared_dir, "train", modality="flow")
 
 

@@ -24,6 +24,12 @@ def test_synthetic_prepare_and_check(readme_run):
     assert len((readme_run / "synthetic" / "jester-v1-train.csv").read_text().splitlines()) == 30
     assert json.loads((readme_run / "gestures.mp4.json").read_text())["gestures"]
     assert "Prepared 40 clips" in (readme_run / "prepare.out").read_text()
+    # steady flow by default, and the default model trains on it
+    assert json.loads((readme_run / "data" / "dataset.json").read_text())["flow"] == "farneback-steady"
+    with open(readme_run / "data" / "index.csv", newline="") as file:
+        assert all(int(row["num_flow"]) == int(row["num_frames"]) - 1 for row in csv.DictReader(file))
+    config = json.loads((readme_run / "model" / "config.json").read_text())
+    assert (config["modality"], config["flip"], config["input_shape"]) == ("flow", True, [8, 32, 32, 4])
     checked = (readme_run / "check.out").read_text()
     assert "validation" in checked and "10" in checked
 
@@ -77,7 +83,7 @@ def test_compare_two_small_models_then_fuse_two_runs(readme_run, tmp_path):
     rows = json.loads((out / "comparison.json").read_text())
     assert [row["model"] for row in rows] == ["slowfast", "mobilenet_gru"]
     for row in rows:
-        assert row["epochs"] == 1 and row["input"] == [8, 32, 32, 1]
+        assert row["epochs"] == 1 and row["input"] == [8, 32, 32, 4 if row["model"] == "slowfast" else 1]
         assert 0 <= row["top1"] <= 1 and row["parameters"] > 0.1 and row["gflops"] > 0
         assert row["train_clips_per_second"] > 0 and row["inference_ms"] > 0
         config = json.loads((out / row["model"] / "config.json").read_text())
@@ -86,7 +92,7 @@ def test_compare_two_small_models_then_fuse_two_runs(readme_run, tmp_path):
     assert json.loads((out / "mobilenet_gru" / "config.json").read_text())["weights"] == "none"  # gray: no ImageNet
     assert rows[1]["gflops"] > 4 * rows[0]["gflops"]  # a MobileNet on every frame costs more than the small SlowFast
     table = (out / "comparison.md").read_text()
-    assert "| `slowfast` | 8x32x32x1 | 1 |" in table and "| `mobilenet_gru` |" in table and "--epochs 1" in table
+    assert "| `slowfast` | 8x32x32x4 | 1 |" in table and "| `mobilenet_gru` |" in table and "--epochs 1" in table
     assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     history = (out / "mobilenet_gru" / "history.csv").read_text()
     printed = run_command(*command)  # the same command again measures, but does not train again

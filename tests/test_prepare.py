@@ -12,6 +12,7 @@ from conftest import ROOT
 
 import prepare
 import synthetic
+from clips import flow
 from clips.frames import resize_short_side
 from clips.index import read_index
 
@@ -193,3 +194,15 @@ def test_options_out_of_range_and_an_out_that_is_a_file(jester_dir, tmp_path, ca
     with pytest.raises(SystemExit, match="Not a directory"):
         prepare.main([str(jester_dir), "--out", str(tmp_path / "a file" / "data")])
     assert (tmp_path / "a file").read_text() == "mine"
+
+
+def test_flow_is_written_by_default_and_a_resumed_run_keeps_what_it_had(tmp_path):
+    """prepare.py without --flow: steady flow into a new DATA_DIR, what DATA_DIR holds when resuming
+    (data prepared before flow was the default stays frames only), and none for --flow none."""
+    assert prepare.flow_to_write(None, tmp_path / "new") == flow.DEFAULT == "farneback-steady"
+    assert prepare.flow_to_write("none", tmp_path / "new") is None
+    assert prepare.flow_to_write("dis", tmp_path / "new") == "dis"
+    for earlier, kept in (({}, None), ({"flow": "dis"}, "dis"), ({"flow": "tvl1 (the dataset's tvl1_flow)"}, None)):
+        (tmp_path / "dataset.json").write_text(json.dumps({"layout": "jester", **earlier}))
+        assert prepare.flow_to_write(None, tmp_path) == kept
+    assert prepare.flow_to_write("farneback-steady", tmp_path) == "farneback-steady"  # refused by check_settings

@@ -14,7 +14,7 @@ from conftest import ROOT, TINY
 
 import network
 import train
-from training import lr_schedule, runs
+from training import lr_schedule, runs, settings
 
 
 def history(run):
@@ -244,3 +244,28 @@ def test_the_best_epoch_is_the_most_accurate_then_the_lowest_validation_loss():
     assert not runs.improves_on_best({"val_accuracy": 1.0, "val_loss": float("nan")}, state)
     first = {"best_val_accuracy": -1.0, "best_epoch": 0, "history": []}
     assert runs.improves_on_best({"val_accuracy": 0.0, "val_loss": 2.0}, first)
+
+
+def test_the_default_model_trains_on_steady_flow_where_the_data_has_it(prepared_dir, tmp_path):
+    """prepare.py writes steady flow by default; slowfast then trains on it (training/settings.py's
+    STEADY_FLOW), unless asked for frames; other models and other flow keep their defaults."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("classes.json", "index.csv"):
+        shutil.copy(prepared_dir / name, data)
+    dataset = json.loads((prepared_dir / "dataset.json").read_text())
+
+    def config(flow, *argv):
+        (data / "dataset.json").write_text(json.dumps({**dataset, "flow": flow}))
+        args = train.make_parser().parse_args(["--data", str(data), *argv])
+        return settings.resolve_config(args, tmp_path / "run", None)[0]
+
+    steady = config("farneback-steady")
+    assert (steady["modality"], steady["flip"], steady["input_shape"]) == ("flow", True, [16, 64, 64, 4])
+    assert steady["flow_method"] == "farneback-steady" and steady["prepared_size"] == 40
+    asked = config("dis-steady", "--modality", "flow", "--size", "48", "--no-flip")
+    assert (asked["modality"], asked["flip"], asked["input_shape"]) == ("flow", False, [16, 48, 48, 4])
+    for frames in (config("farneback-steady", "--modality", "frames"), config(None), config("dis")):
+        assert (frames["modality"], frames["flip"], frames["input_shape"]) == ("frames", False, [16, 112, 112, 1])
+    assert config("farneback-steady", "--model", "c3d")["modality"] == "frames"
+    assert config("farneback-steady", "--model", "two_stream", "--modality", "flow")["input_shape"] == [1, 112, 112, 20]

@@ -2,19 +2,25 @@
 the stored ones, checked against what was asked and against the data it is given.
 
 The settings a run keeps for its life and their defaults are training/runs.py's RUN_DEFAULTS; a model
-may have its own (MODEL_DEFAULTS). The config also records what the app needs to see as training saw:
+may have its own (MODEL_DEFAULTS), and the default model has its own on data with steady flow
+(STEADY_FLOW), what prepare.py writes by default. The config also records what the app needs to see as training saw:
 the data's frame rate, and for flow computed live the prepared size and the flow method.
 """
 
 import json
 from pathlib import Path
 
+from clips import flow
 from clips.index import read_classes, read_index
 from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, PRETRAINED
 from training.runs import RUN_DEFAULTS, read_config
 
 # where a model needs other defaults: a two-stream spatial stream sees one colour frame
 MODEL_DEFAULTS = {"two_stream": {"frames": 1, "channels": 3}, "pose_lstm": {"modality": "keypoints"}}
+# the default model on steady flow (the scene's motion less the camera's): at each of 16 positions the two
+# flow fields up to the next, at 64x64, half the clips mirrored; on bench/heldout.py's moving camera it
+# learns in five minutes what gray frames do not (docs/five-minutes.md), on the demo's it matches them
+STEADY_FLOW = {"modality": "flow", "size": 64, "flow_pairs": 2, "flip": True}
 
 
 def resolve_config(args, run_dir, checkpoint_state):
@@ -38,6 +44,8 @@ def resolve_config(args, run_dir, checkpoint_state):
     dataset = json.loads((data_dir / "dataset.json").read_text(encoding="utf-8"))
     config = {"model": args.model or DEFAULT_MODEL}
     defaults = {**RUN_DEFAULTS, **MODEL_DEFAULTS.get(config["model"], {})}
+    if config["model"] == DEFAULT_MODEL and args.modality in (None, "flow") and has_steady_flow(dataset):
+        defaults.update(STEADY_FLOW)
     config.update({k: v if getattr(args, k) is None else getattr(args, k) for k, v in defaults.items()})
     # the data's absolute path: evaluate.py, export.py and a later train.py may start in another folder
     config.update(data=str(data_dir.resolve()), num_classes=len(classes), runs=[], **recorded_by_data(dataset))
@@ -58,6 +66,11 @@ def resolve_config(args, run_dir, checkpoint_state):
             f"{config['model']} has none here. Give --weights imagenet or a weights file, or leave it out."
         )
     return config, classes
+
+
+def has_steady_flow(dataset):
+    """Whether a prepared DATA_DIR's dataset.json records flow less the camera's motion."""
+    return (dataset.get("flow") or "").split(" ")[0].endswith(flow.STEADY)
 
 
 def input_shape(config, dataset, data_dir):
