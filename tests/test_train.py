@@ -269,3 +269,5 @@ def test_the_default_model_trains_on_steady_flow_where_the_data_has_it(prepared_
         assert (frames["modality"], frames["flip"], frames["input_shape"]) == ("frames", False, [16, 112, 112, 1])
     assert config("farneback-steady", "--model", "c3d")["modality"] == "frames"
     assert config("farneback-steady", "--model", "two_stream", "--modality", "flow")["input_shape"] == [1, 112, 112, 20]
+    with pytest.raises(ValueError, match="has no optical flow \\(prepared with --flow none\\)"):
+        config(None, "--modality", "flow")

@@ -85,6 +85,11 @@ def input_shape(config, dataset, data_dir):
                 f"{data_dir} has no keypoints: extract them with `python prepare.py keypoints {data_dir} --model MODEL.task`."
             )
         return [dataset["keypoints"]["samples"], 2 * dataset["keypoints"]["joints"]]
+    if config["modality"] == "flow" and not dataset.get("flow"):  # said before the run folder is written
+        raise ValueError(
+            f"{data_dir} has no optical flow (prepared with --flow none): prepare the dataset again with flow, "
+            "into another --out or with --fresh, or train on --modality frames."
+        )
     channels = 2 * config["flow_pairs"] if config["modality"] == "flow" else config["channels"]
     return [config["frames"], config["size"], config["size"], channels]
 
