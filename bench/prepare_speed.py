@@ -1,8 +1,9 @@
 """How fast `prepare.py` prepares clips with 1 and 2 workers, and whether its memory stays flat.
 
-    python bench/prepare_speed.py [--clips 400] [--videos 120] [--memory-clips 200,2000]
+    python bench/prepare_speed.py [--clips 400] [--videos 120] [--memory-clips 200,2000] [--flow none]
 
-Three measurements, each by running `prepare.py` as users do, in a subprocess:
+Three measurements, each by running `prepare.py` as users do, in a subprocess (with its default
+steady flow, or `--flow METHOD|none` as given):
 1. Jester-like frame folders (37 JPEG frames of 100x176 per clip): clips per second with 1 and
    2 workers. Goal: 2 workers at least 1.7 times as fast as 1.
 2. 320x240 videos (3 s at 25 fps, MJPG AVI like UCF101's size): the same.
@@ -72,11 +73,12 @@ def tree_rss(pid):
     return total
 
 
-def run_prepare(source, out, workers, memory=False):
+def run_prepare(source, out, workers, memory=False, options=()):
     """Seconds spent preparing (from its "Preparing" line to its exit) and, if asked, the peak
-    memory of one run. Memory is sampled only when asked: the sampling takes CPU from the workers."""
+    memory of one run, with prepare.py's `options` besides. Memory is sampled only when asked: the
+    sampling takes CPU from the workers."""
     command = [sys.executable, str(ROOT / "prepare.py"), str(source), "--out", str(out), "--size", "128"]
-    command += ["--workers", str(workers), "--fresh"]
+    command += ["--workers", str(workers), "--fresh", *options]
     os.sync()  # the last run's writes are flushed before this one, not during it
     errors = tempfile.TemporaryFile()  # the progress bar and any error, read back only on failure
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
@@ -93,12 +95,12 @@ def run_prepare(source, out, workers, memory=False):
     return seconds, peak
 
 
-def speed(name, source, count, repeats, work):
+def speed(name, source, count, repeats, work, options):
     times = {1: [], 2: []}
     for repeat in range(repeats):  # alternated, so a slow spell of the disk hits both
         for workers in times:
             # a new folder each time: deleting the last run's files would keep the disk busy during this one
-            times[workers].append(run_prepare(source, work / f"{name.split()[0]}{repeat}_{workers}", workers)[0])
+            times[workers].append(run_prepare(source, work / f"{name.split()[0]}{repeat}_{workers}", workers, options=options)[0])
     rates = {}
     for workers, runs in times.items():
         seconds = statistics.median(runs)
@@ -114,20 +116,22 @@ def main(argv=None):
     parser.add_argument("--videos", type=int, default=120, help="320x240 videos for the speed test (default: 120)")
     parser.add_argument("--memory-clips", default="200,2000", help="small,large clip counts for memory (default: 200,2000)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is quoted (default: 3)")
+    parser.add_argument("--flow", help="prepare.py's --flow: a method, or none for frames only (default: prepare.py's)")
     args = parser.parse_args(argv)
+    options = ["--flow", args.flow] if args.flow else []
     small, large = (int(n) for n in args.memory_clips.split(","))
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         print(f"Writing {args.clips} Jester-like frame folders and {args.videos} 320x240 videos ...")
         write_frame_folders(work / "frames", args.clips)
         write_videos(work / "videos", args.videos)
-        speed("frame folders (37 x 100x176 JPEG)", work / "frames", args.clips, args.repeats, work)
-        speed("videos (75 x 320x240 MJPG)", work / "videos", args.videos, args.repeats, work)
+        speed("frame folders (37 x 100x176 JPEG)", work / "frames", args.clips, args.repeats, work, options)
+        speed("videos (75 x 320x240 MJPG)", work / "videos", args.videos, args.repeats, work, options)
 
         peaks = {}
         for count in (small, large):
             write_frame_folders(work / f"many{count}", count, num_frames=10, height=60, width=80)
-            runs = [run_prepare(work / f"many{count}", work / f"mem{count}", 2, memory=True) for _ in range(args.repeats)]
+            runs = [run_prepare(work / f"many{count}", work / f"mem{count}", 2, True, options) for _ in range(args.repeats)]
             peaks[count] = statistics.median(peak for _, peak in runs)
             print(f"memory: {count} clips, peak {peaks[count] / 2**20:.0f} MiB for prepare.py and its 2 workers")
         growth = peaks[large] / peaks[small] - 1
