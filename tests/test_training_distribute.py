@@ -58,7 +58,8 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device(prepared_dir, tmp_path
         capture_output=True,
         text=True,
     )
-    assert "on 26 clips, validating on 8 of 8; input (8, 32, 32, 1), batch 8 on 2 replicas (MirroredStrategy)" in mirrored.stdout
+    said = "on 26 clips, validating on 8 of 8; input (8, 32, 32, 1) of frames, batch 8 on 2 replicas (MirroredStrategy)"
+    assert said in mirrored.stdout
     train.main([*common, "--run", str(tmp_path / "single"), "--distribute", "none"])
     single, both = history(tmp_path / "single"), history(tmp_path / "mirrored")
     assert single.shape == both.shape == (1, 6)

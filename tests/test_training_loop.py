@@ -85,7 +85,7 @@ def test_two_workers_train_as_one_process_does(poses, one_process, tmp_path):
     logs = [tmp_path / "worker0.log", tmp_path / "worker1.log"]
     finish(start_workers(free_ports(2), [[*common, "--run", str(chief_run)], [*common, "--run", str(other_run)]], logs), logs)
     said = logs[1].read_text()
-    assert "on 24 clips, validating on 8 of 8; input (9, 34), batch 4 on 2 replicas of 2 workers" in said
+    assert "on 24 clips, validating on 8 of 8; input (9, 34) of keypoints, batch 4 on 2 replicas of 2 workers" in said
     assert "(MultiWorkerMirroredStrategy; this is worker 1)" in said and "the chief saved" in said
     assert not other_run.exists()  # given a folder of its own, the other worker wrote nothing anywhere
     both = losses(chief_run)
