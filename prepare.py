@@ -348,7 +348,11 @@ def main(argv=None):
     parser.add_argument("source", help="the dataset folder, as downloaded")
     parser.add_argument("--out", default="data", help="folder for the prepared clips (default: data)")
     parser.add_argument("--size", type=int, default=128, help="short side of the prepared frames in pixels (default: 128)")
-    parser.add_argument("--gray", action="store_true", help="store grayscale frames (smaller, and what the default model uses)")
+    parser.add_argument(
+        "--gray",
+        action="store_true",
+        help="store grayscale frames (smaller; a model on frames sees them gray unless --channels 3)",
+    )
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     parser.add_argument("--min-frames", type=int, default=8, help="skip clips with fewer frames (default: 8)")
     parser.add_argument("--format", choices=list(LAYOUTS), help="the layout, when detection should not guess")
