@@ -117,13 +117,13 @@ def check_settings(out_dir, settings):
     return earlier
 
 
-def flow_to_write(asked, out_dir):
+def flow_to_write(asked, out_dir, fresh=False):
     """The flow method of `--flow asked`: none for none; when not given, the one DATA_DIR was prepared
-    with if it was (a resumed run keeps its settings), else the default."""
+    with if it was (a resumed run keeps its settings), else (or with --fresh) the default."""
     if asked is not None:
         return None if asked == "none" else asked
     path = Path(out_dir) / "dataset.json"
-    if not path.is_file():
+    if fresh or not path.is_file():
         return flow.DEFAULT
     earlier = json.loads(path.read_text(encoding="utf-8")).get("flow")
     return earlier if earlier in flow.CHOICES else None  # a layout's own flow is read again, not computed
@@ -397,7 +397,7 @@ def main(argv=None):
             landmarker = landmarks.Landmarker(args.keypoints)
         prepare(
             args.source, args.out, args.size, args.gray, args.workers, args.min_frames, args.format, args.fresh,
-            fps=args.fps, max_frames=args.max_frames, flow_method=flow_to_write(args.flow, args.out), options=options,
+            fps=args.fps, max_frames=args.max_frames, flow_method=flow_to_write(args.flow, args.out, args.fresh), options=options,
         )  # fmt: skip
         if landmarker is not None:
             with landmarker:

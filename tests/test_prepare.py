@@ -205,4 +205,5 @@ def test_flow_is_written_by_default_and_a_resumed_run_keeps_what_it_had(tmp_path
     for earlier, kept in (({}, None), ({"flow": "dis"}, "dis"), ({"flow": "tvl1 (the dataset's tvl1_flow)"}, None)):
         (tmp_path / "dataset.json").write_text(json.dumps({"layout": "jester", **earlier}))
         assert prepare.flow_to_write(None, tmp_path) == kept
+    assert prepare.flow_to_write(None, tmp_path, fresh=True) == flow.DEFAULT  # started over: the defaults
     assert prepare.flow_to_write("farneback-steady", tmp_path) == "farneback-steady"  # refused by check_settings
