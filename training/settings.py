@@ -70,7 +70,7 @@ def resolve_config(args, run_dir, checkpoint_state):
 
 def has_steady_flow(dataset):
     """Whether a prepared DATA_DIR's dataset.json records flow less the camera's motion."""
-    return (dataset.get("flow") or "").split(" ")[0].endswith(flow.STEADY)
+    return (dataset.get("flow") or "").endswith(flow.STEADY)  # a layout's own flow is recorded as "tvl1 (...)"
 
 
 def input_shape(config, dataset, data_dir):
