@@ -265,7 +265,8 @@ def test_the_default_model_trains_on_steady_flow_where_the_data_has_it(prepared_
     assert steady["flow_method"] == "farneback-steady" and steady["prepared_size"] == 40
     asked = config("dis-steady", "--modality", "flow", "--size", "48", "--no-flip")
     assert (asked["modality"], asked["flip"], asked["input_shape"]) == ("flow", False, [16, 48, 48, 4])
-    for frames in (config("farneback-steady", "--modality", "frames"), config(None), config("dis")):
+    own_flow = config("tvl1 (the dataset's tvl1_flow)")  # a layout's own flow is not steady
+    for frames in (config("farneback-steady", "--modality", "frames"), config(None), config("dis"), own_flow):
         assert (frames["modality"], frames["flip"], frames["input_shape"]) == ("frames", False, [16, 112, 112, 1])
     assert config("farneback-steady", "--model", "c3d")["modality"] == "frames"
     assert config("farneback-steady", "--model", "two_stream", "--modality", "flow")["input_shape"] == [1, 112, 112, 20]
