@@ -127,6 +127,7 @@ def slowfast(
     lateral_norm=True,
     padding="same",
     slow_frames="strided",
+    fast_stem_frames=5,
     weights=None,
     name="slowfast",
 ):
@@ -141,6 +142,9 @@ def slowfast(
     or spread from the first to the last ("spread": 0, 10, 20, 31, as PySlowFast). Every operation is one LiteRT
     runs natively (export.py), so the stem pools each frame in 2D rather than with a 3D pooling.
     `padding` is "same" (TensorFlow's) or "torch" (PyTorch's, for converted checkpoints; see conv_bn).
+    `fast_stem_frames` is the temporal kernel of the fast pathway's stem: 5 as in the paper, where it finds
+    the motion between frames; on optical flow, where each frame holds its motion, 1 trains as well per
+    epoch at two thirds of the step (training/settings.py).
     `weights` is None or a `.weights.h5` file of the same variant (convert_weights.py writes them);
     a file with another number of classes loads the backbone.
     """
@@ -158,7 +162,7 @@ def slowfast(
     fuse = dict(alpha=alpha, kernel=fusion_kernel, norm=lateral_norm, padding=padding)
 
     slow = conv_bn(slow, stem_width, (1, 7, 7), (1, 2, 2), padding=padding, name="slow_stem")
-    fast = conv_bn(clip, fast_width(stem_width), (5, 7, 7), (1, 2, 2), padding=padding, name="fast_stem")
+    fast = conv_bn(clip, fast_width(stem_width), (fast_stem_frames, 7, 7), (1, 2, 2), padding=padding, name="fast_stem")
     slow = stem_pool(slow, padding, name="slow_stem_pool")
     fast = stem_pool(fast, padding, name="fast_stem_pool")
     slow = lateral(slow, fast, name="lateral_stem", **fuse)

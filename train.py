@@ -9,7 +9,7 @@
 
 Writes the run folder (default `model/`; see training/runs.py): config.json, classes.json, model.keras (the
 best epoch), checkpoint/, history.csv (every epoch's learning rate and losses) and chart.png.
-On data prepared with steady flow (prepare.py's default) the default model trains on it: 64x64, two
+On data prepared with steady flow (prepare.py's default) the default model trains on it: 48x48, two
 flow fields at each position, mirrored (training/settings.py's STEADY_FLOW); `--modality frames` trains
 on the frames instead.
 Every file is written under a temporary name and renamed, so a run killed at any moment resumes
@@ -112,6 +112,7 @@ def new_model(config, classes):
     options = {"weights": None if config["weights"] == "none" else config["weights"]} if "weights" in config else {}
     if config["dropout"] is not None:
         options["dropout"] = config["dropout"]
+    options.update(config.get("model_options", {}))  # a run's own architecture (training/settings.py)
     model = build_model(config["model"], input_shape=config["input_shape"], num_classes=len(classes), **options)
     if config["freeze_backbone_epochs"]:
         set_backbone_trainable(model, False)

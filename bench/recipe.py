@@ -7,7 +7,7 @@ Each recipe trains SlowFast on the prepared set for as many epochs as fit in `--
 process, one after the other:
 - default: `train.py --epochs N` as it is now (a warm-up epoch and a cosine to near zero); on data
   with steady flow (prepare.py's default: the scene's motion, the camera's taken out), SlowFast on it:
-  at each sampled frame the two flow fields up to the next one, at 64x64, half the clips mirrored;
+  at each sampled frame the two flow fields up to the next one, at 48x48, half the clips mirrored;
 - before: the recipe before it, the same command then: gray frames at 112x112, a constant 2e-3,
   every 3D kernel computed as stacked frames and Keras's own batch norm (the layers as
   `bench/conv_speed.py` times them);

@@ -261,14 +261,25 @@ def test_the_default_model_trains_on_steady_flow_where_the_data_has_it(prepared_
         return settings.resolve_config(args, tmp_path / "run", None)[0]
 
     steady = config("farneback-steady")
-    assert (steady["modality"], steady["flip"], steady["input_shape"]) == ("flow", True, [16, 64, 64, 4])
+    assert (steady["modality"], steady["flip"], steady["input_shape"]) == ("flow", True, [16, 48, 48, 4])
+    assert steady["model_options"] == settings.FLOW_SLOWFAST == {"fast_stem_frames": 1}
     assert steady["flow_method"] == "farneback-steady" and steady["prepared_size"] == 40
-    asked = config("dis-steady", "--modality", "flow", "--size", "48", "--no-flip")
-    assert (asked["modality"], asked["flip"], asked["input_shape"]) == ("flow", False, [16, 48, 48, 4])
+    asked = config("dis-steady", "--modality", "flow", "--size", "64", "--no-flip")
+    assert (asked["modality"], asked["flip"], asked["input_shape"]) == ("flow", False, [16, 64, 64, 4])
     own_flow = config("tvl1 (the dataset's tvl1_flow)")  # a layout's own flow is not steady
     for frames in (config("farneback-steady", "--modality", "frames"), config(None), config("dis"), own_flow):
         assert (frames["modality"], frames["flip"], frames["input_shape"]) == ("frames", False, [16, 112, 112, 1])
+    assert not any("model_options" in run for run in (config("farneback-steady", "--modality", "frames"), own_flow))
     assert config("farneback-steady", "--model", "c3d")["modality"] == "frames"
     assert config("farneback-steady", "--model", "two_stream", "--modality", "flow")["input_shape"] == [1, 112, 112, 20]
     with pytest.raises(ValueError, match="has no optical flow \\(prepared with --flow none\\)"):
         config(None, "--modality", "flow")
+
+
+def test_a_run_builds_the_model_its_config_records(tmp_path):
+    """The fast stem's temporal kernel comes from the run's config: 1 on flow as training/settings.py
+    records it, the paper's 5 for a run whose config predates the option, so that it still continues."""
+    config = {"model": "slowfast", "input_shape": [16, 32, 32, 4], "dropout": None, "seed": 0, "freeze_backbone_epochs": 0}
+    kernel = lambda config: train.new_model(config, ["a", "b"]).get_layer("fast_stem_conv").kernel.shape  # noqa: E731
+    assert kernel({**config, "model_options": settings.FLOW_SLOWFAST}) == (1, 7, 7, 4, 4)
+    assert kernel(config) == (5, 7, 7, 4, 4)
