@@ -29,6 +29,7 @@ from nets.layers import load_model
 from training.distribute import all_layers
 
 HISTORY_COLUMNS = ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"]
+CHART_SECONDS = 30  # the chart is redrawn after an epoch at most this often (0.3 s a drawing), and when a run ends
 RUN_FILES = [
     "config.json",
     "classes.json",
@@ -159,7 +160,8 @@ def improves_on_best(row, state):
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """After each epoch: history, chart, best model and a resumable checkpoint, all atomically.
+    """After each epoch: history, best model and a resumable checkpoint, all atomically; the chart too,
+    unless it was drawn less than CHART_SECONDS ago, and when the run ends.
 
     `state` is the checkpoint's state.json: epochs, history, best epoch, and what other callbacks
     keep in it (the learning-rate control's counters), so it goes after them in the callback list.
@@ -168,6 +170,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     def __init__(self, run_dir, state, write=True):
         super().__init__()
         self.run_dir, self.state, self.write = run_dir, state, write  # write: False on a multi-machine run's other workers
+        self.charted = -float("inf")
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = self.trained = time.perf_counter()
@@ -192,19 +195,30 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.state["best_val_accuracy"], self.state["best_epoch"] = row["val_accuracy"], epoch + 1
         if not self.write:
             return
-        if improved:
-            self.model.save(best_candidate(self.run_dir, epoch + 1))
-        self.save_checkpoint()  # the commit point: from here on the epoch counts
+        self.save_checkpoint(best_candidate(self.run_dir, epoch + 1) if improved else None)  # the epoch counts from here
         if improved:
             os.replace(best_candidate(self.run_dir, epoch + 1), self.run_dir / "model.keras")
         write_csv(self.run_dir / "history.csv", HISTORY_COLUMNS, self.state["history"])
-        plot_history(self.state["history"], self.run_dir / "chart.png")
+        if time.perf_counter() - self.charted >= CHART_SECONDS:
+            self.write_chart()
 
-    def save_checkpoint(self):
+    def on_train_end(self, logs=None):
+        if self.write and self.state["history"]:
+            self.write_chart()
+
+    def write_chart(self):
+        plot_history(self.state["history"], self.run_dir / "chart.png")
+        self.charted = time.perf_counter()
+
+    def save_checkpoint(self, best=None):
+        """Writes the checkpoint and commits it by renaming its folder; `best`, a path the same model is
+        copied to before the commit (saving a model takes 0.3-0.7 s, copying its file a hundredth of it)."""
         temporary, checkpoint, previous = (self.run_dir / name for name in (".checkpoint.tmp", "checkpoint", ".checkpoint.old"))
         shutil.rmtree(temporary, ignore_errors=True)
         temporary.mkdir()
         self.model.save(temporary / "model.keras")
+        if best is not None:
+            shutil.copyfile(temporary / "model.keras", best)
         (temporary / "state.json").write_text(json.dumps(self.state, indent=1), encoding="utf-8")
         shutil.rmtree(previous, ignore_errors=True)
         if checkpoint.is_dir():
