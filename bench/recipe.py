@@ -3,7 +3,7 @@
     python bench/recipe.py [--data PREPARED] [--budget 5] [--recipes default,before,frames] [--flow METHOD] [--runs FOLDER]
 
 Each recipe trains SlowFast on the prepared set for as many epochs as fit in `--budget` minutes
-(timed by a two-epoch probe: the first epoch with its start-up, then one more), from scratch, in this
+(timed by a three-epoch probe: the first two with the start-up, then one more), from scratch, in this
 process, one after the other:
 - default: `train.py --epochs N` as it is now (a warm-up epoch and a cosine to near zero); on data
   with steady flow (prepare.py's default: the scene's motion, the camera's taken out), SlowFast on it:
@@ -86,18 +86,20 @@ def timed_training(data, run, epochs, options, seed):
 
 
 def epochs_within(budget_seconds, probe):
-    """Epochs that fit in the budget, from a two-epoch probe: its start-up and first epoch, then one
-    epoch each, and what follows the last (the best model's saving)."""
-    total, (first, second) = probe
-    return max(1, 1 + int((budget_seconds - first - (total - second)) // (second - first)))
+    """Epochs that fit in the budget, from a three-epoch probe: its start-up and first two epochs, then one
+    epoch each as long as its third, and what follows the last (the chart, written when a run ends)."""
+    total, (_, second, third) = probe
+    return max(1, 2 + int((budget_seconds - second - (total - third)) // (third - second)))
 
 
 def measure(name, data, folder, budget_minutes, seed):
     """One recipe's figures, its probe and run trained in `folder`."""
     options, layers = RECIPES[name]
     with layers():
-        probe = timed_training(data, folder / f"{name}_probe", 2, options, seed)
+        probe = timed_training(data, folder / f"{name}_probe", 3, options, seed)
         epochs = epochs_within(budget_minutes * 60, probe)
+        ends = ", ".join(f"{end:.1f}" for end in probe[1])
+        print(f"{name}: the probe's epochs ended {ends} s after its start, its run {probe[0]:.1f} s; {epochs} epochs fit")
         run = folder / name
         seconds, _ = timed_training(data, run, epochs, options, seed)
     metrics = evaluate.evaluate(run)
