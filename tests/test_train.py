@@ -283,3 +283,17 @@ def test_a_run_builds_the_model_its_config_records(tmp_path):
     kernel = lambda config: train.new_model(config, ["a", "b"]).get_layer("fast_stem_conv").kernel.shape  # noqa: E731
     assert kernel({**config, "model_options": settings.FLOW_SLOWFAST}) == (1, 7, 7, 4, 4)
     assert kernel(config) == (5, 7, 7, 4, 4)
+
+
+def test_the_chart_is_drawn_when_a_run_ends_unless_it_shows_every_epoch_already(tmp_path, monkeypatch):
+    """An epoch within CHART_SECONDS of the last drawing leaves the chart as it is, so the run's end
+    draws the epochs it is missing, and nothing when it shows them all."""
+    drawn = []
+    monkeypatch.setattr(runs, "plot_history", lambda history, path: drawn.append(len(history)))
+    rows = [{"epoch": n, "lr": 2e-3, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5} for n in (1, 2)]
+    checkpoint = runs.RunCheckpoint(tmp_path, {"history": rows[:1]})
+    checkpoint.write_chart()
+    checkpoint.state["history"] = rows
+    checkpoint.on_train_end()
+    checkpoint.on_train_end()
+    assert drawn == [1, 2]

@@ -170,7 +170,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     def __init__(self, run_dir, state, write=True):
         super().__init__()
         self.run_dir, self.state, self.write = run_dir, state, write  # write: False on a multi-machine run's other workers
-        self.charted = -float("inf")
+        self.charted_at, self.charted_epochs = -float("inf"), None  # when the chart was last drawn, and of how many epochs
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = self.trained = time.perf_counter()
@@ -199,16 +199,16 @@ class RunCheckpoint(keras.callbacks.Callback):
         if improved:
             os.replace(best_candidate(self.run_dir, epoch + 1), self.run_dir / "model.keras")
         write_csv(self.run_dir / "history.csv", HISTORY_COLUMNS, self.state["history"])
-        if time.perf_counter() - self.charted >= CHART_SECONDS:
+        if time.perf_counter() - self.charted_at >= CHART_SECONDS:
             self.write_chart()
 
-    def on_train_end(self, logs=None):
-        if self.write and self.state["history"]:
+    def on_train_end(self, logs=None):  # the last epochs, unless the chart already shows them
+        if self.write and self.state["history"] and self.charted_epochs != len(self.state["history"]):
             self.write_chart()
 
     def write_chart(self):
         plot_history(self.state["history"], self.run_dir / "chart.png")
-        self.charted = time.perf_counter()
+        self.charted_at, self.charted_epochs = time.perf_counter(), len(self.state["history"])
 
     def save_checkpoint(self, best=None):
         """Writes the checkpoint and commits it by renaming its folder; `best`, a path the same model is

@@ -55,7 +55,7 @@ def resolve_config(args, run_dir, checkpoint_state):
     config.update(data=str(data_dir.resolve()), num_classes=len(classes), runs=[], **recorded_by_data(dataset))
     config["input_shape"] = input_shape(config, dataset, data_dir)
     if config["model"] == DEFAULT_MODEL and config["modality"] == "flow":
-        config["model_options"] = FLOW_SLOWFAST
+        config["model_options"] = dict(FLOW_SLOWFAST)  # a copy: the config is the run's own
     if config["modality"] == "keypoints":  # the app samples live keypoints as far apart as in a typical clip
         rows = read_index(data_dir, "train")
         median_frames = sorted(row["num_frames"] for row in rows)[len(rows) // 2] if rows else 2
