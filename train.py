@@ -292,7 +292,7 @@ def make_parser():
     )
     parser.add_argument("--run", default="model", help="run folder to write into and continue from (default: model)")
     parser.add_argument("--frames", type=int, help="frames (or flow stacks) per clip (default: 16; 1 for two_stream)")
-    parser.add_argument("--size", type=int, help="frame height and width fed to the model (default: 112; 64 on steady flow)")
+    parser.add_argument("--size", type=int, help="frame height and width fed to the model (default: 112; 48 on steady flow)")
     parser.add_argument("--channels", type=int, choices=(1, 3), help="1 gray, 3 colour (default: 1; 3 for two_stream)")
     parser.add_argument("--stride", type=int, help="source frames between sampled frames (default: 2)")
     parser.add_argument(
