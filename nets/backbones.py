@@ -23,7 +23,11 @@ def imagenet_backbone(application, input_shape, weights):
     height, width, channels = input_shape
     with warnings.catch_warnings():  # Keras warns that it "usually expects 1 or 3 input channels": flow has more
         warnings.filterwarnings("ignore", "This model usually expects", UserWarning)
-        backbone = application(input_shape=input_shape, include_top=False, weights=None, pooling="avg")  # a bad shape fails here
+        try:
+            backbone = application(input_shape=input_shape, include_top=False, weights=None, pooling="avg")
+        except ValueError as error:  # Keras names the smallest size, not the option that sets it
+            too_small = f"{application.__name__} cannot take frames of {height}x{width}"
+            raise ValueError(f"{too_small}: {error} (train.py --size)") from error
     if weights == "imagenet":
         source = load_application(application, weights, (height, width, 3), pooling="avg")
         for layer, source_layer in zip(backbone.layers, source.layers, strict=True):  # RGB weights pass unchanged

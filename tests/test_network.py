@@ -353,6 +353,11 @@ def test_two_stream_xception_has_the_papers_parameter_count():
     assert motion.count_params() - spatial.count_params() == 3 * 3 * (20 - 3) * 32  # only the first kernel grows
 
 
+def test_frames_too_small_for_an_imagenet_backbone_name_the_option_that_sets_them():
+    with pytest.raises(ValueError, match=r"Xception cannot take frames of 32x32: .*71x71.*\(train.py --size\)"):
+        network.build_model("two_stream", input_shape=(2, 32, 32, 3), num_classes=3, weights=None)
+
+
 def test_pose_lstm_is_the_lite_pose_model():
     binary = network.build_model("pose_lstm", input_shape=(9, 34), num_classes=2)
     assert [layer.units for layer in binary.layers if isinstance(layer, keras.layers.LSTM)] == [128, 128, 128]
