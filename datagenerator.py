@@ -61,6 +61,12 @@ def mirror_labels(classes):
     return np.array(mirrored, dtype=np.int32)
 
 
+def names_say_mirror_pairs(classes):
+    """Whether the class names can say what a mirror image shows: not where they are numbers (IsoGD's ids),
+    whose mirror pairs no name gives away."""
+    return any(re.search("[a-z]", name.lower()) for name in classes)
+
+
 def preprocess_frame(frame, size=(112, 112), channels=1):
     """A BGR or gray uint8 frame -> float32 (height, width, channels) in [-1, 1]."""
     return to_unit(resize_frame(frame, size, channels))

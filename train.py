@@ -288,7 +288,8 @@ def make_parser():
         "--flip",
         action=argparse.BooleanOptionalAction,
         help="mirror half the training clips, swapping the labels of mirror pairs (Left/Right, Clockwise/"
-        "Counterclockwise); set for the run's life (default: on for slowfast on steady flow, else off)",
+        "Counterclockwise); set for the run's life (default: on for slowfast on steady flow, else off; off where "
+        "the classes are numbers, as IsoGD's, which do not say which is a mirror image of which)",
     )
     parser.add_argument("--run", default="model", help="run folder to write into and continue from (default: model)")
     parser.add_argument("--frames", type=int, help="frames (or flow stacks) per clip (default: 16; 1 for two_stream)")

@@ -274,6 +274,10 @@ def test_the_default_model_trains_on_steady_flow_where_the_data_has_it(prepared_
     assert config("farneback-steady", "--model", "two_stream", "--modality", "flow")["input_shape"] == [1, 112, 112, 20]
     with pytest.raises(ValueError, match="has no optical flow \\(prepared with --flow none\\)"):
         config(None, "--modality", "flow")
+    # numbered classes (IsoGD's ids) do not say which class a mirror image is: not mirrored unless asked
+    classes = json.loads((data / "classes.json").read_text())
+    (data / "classes.json").write_text(json.dumps([str(n) for n in range(1, len(classes) + 1)]))
+    assert config("farneback-steady")["flip"] is False and config("farneback-steady", "--flip")["flip"] is True
 
 
 def test_a_run_builds_the_model_its_config_records(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from clips import flow
 from clips.index import read_classes, read_index
+from datagenerator import names_say_mirror_pairs
 from network import DEFAULT_MODEL, IMAGENET, KEYPOINT_MODELS, PRETRAINED
 from training.runs import RUN_DEFAULTS, read_config
 
@@ -51,6 +52,8 @@ def resolve_config(args, run_dir, checkpoint_state):
     if config["model"] == DEFAULT_MODEL and args.modality in (None, "flow") and has_steady_flow(dataset):
         defaults.update(STEADY_FLOW)
     config.update({k: v if getattr(args, k) is None else getattr(args, k) for k, v in defaults.items()})
+    if args.flip is None and not names_say_mirror_pairs(classes):  # numbered classes: a mirror image's class is unknown
+        config["flip"] = False
     # the data's absolute path: evaluate.py, export.py and a later train.py may start in another folder
     config.update(data=str(data_dir.resolve()), num_classes=len(classes), runs=[], **recorded_by_data(dataset))
     config["input_shape"] = input_shape(config, dataset, data_dir)
