@@ -110,16 +110,19 @@ class FlowBuffer:
     """Optical flow between consecutive dataset-rate frames, stacked as the data generator stacks it.
 
     Flow is computed at the prepared frames' scale (`prepare.py --size`) with the dataset's method,
-    so its pixels per frame mean what they meant in training, then encoded and squashed alike."""
+    so its pixels per frame mean what they meant in training, then encoded and squashed alike. Its
+    positions are `stride` flow fields apart, one view per stride of `strides` (default: the run's),
+    each ending at the newest."""
 
-    def __init__(self, config):
+    def __init__(self, config, strides=None):
         if not config.get("flow_method") or not config.get("prepared_size"):
             raise ValueError("This run does not record how its flow was made; train it again with this version of train.py.")
         self.compute, self.prepared_size = flow.flow_method(config["flow_method"]), config["prepared_size"]
         self.size = (config["size"],) * 2
         self.period = 1 / config["fps"]  # flow is between consecutive frames
         self.pairs, self.stride, self.positions = config["flow_pairs"], config["stride"], config["frames"]
-        self.flows = collections.deque(maxlen=(self.positions - 1) * self.stride + self.pairs)
+        self.strides = strides or [self.stride]
+        self.flows = collections.deque(maxlen=(self.positions - 1) * max(self.strides) + self.pairs)
         self.previous = None
 
     def add(self, frame):
@@ -137,11 +140,13 @@ class FlowBuffer:
         self.previous = None
 
     def views(self):
-        return self.clip()[None]
+        return np.stack([self.clip(stride) for stride in self.strides])
 
-    def clip(self):
-        flows = list(self.flows)
-        starts = range(0, (self.positions - 1) * self.stride + 1, self.stride)
+    def clip(self, stride=None):
+        """(positions, height, width, 2 * pairs) at `stride` (default: the run's), ending at the newest flow."""
+        stride = stride or self.stride
+        flows = list(self.flows)[-((self.positions - 1) * stride + self.pairs) :]
+        starts = range(0, (self.positions - 1) * stride + 1, stride)
         return np.stack([np.concatenate(flows[start : start + self.pairs], axis=-1) for start in starts])
 
 
@@ -185,10 +190,13 @@ def make_buffer(config, keypoints_model=None, stream=False, strides=None):
     """What turns camera frames into the run's input: frames (one at a time for a `stream`; at each
     of `strides`, default `default_strides`, for a clip), optical flow or keypoints."""
     modality = config.get("modality", "frames")  # a hand-made config of frames may leave it out
+    if strides and (stream or modality == "keypoints"):
+        kind = "a streaming model, which takes each frame once" if stream else "a keypoint model"
+        raise ValueError(f"--strides sets the views of a clip of frames or flow; this run is {kind}.")
     if stream:  # a streaming model carries the past itself: it takes each due frame alone
         return FrameBuffer({**config, "frames": 1})
     if modality != "keypoints":
-        return FlowBuffer(config) if modality == "flow" else FrameBuffer(config, strides or default_strides(config))
+        return FlowBuffer(config, strides) if modality == "flow" else FrameBuffer(config, strides or default_strides(config))
     trained = config["keypoints"]
     if not keypoints_model:
         raise ValueError(
@@ -215,5 +223,6 @@ def add_view_arguments(parser):
     parser.add_argument(
         "--strides",
         type=strides,
-        help="frame strides a clip model sees the newest frames at, its scores averaged (default: the run's and one less)",
+        help="frame strides a clip model sees the newest frames at, its scores averaged (default: the run's and one "
+        "less; on flow, the run's)",
     )

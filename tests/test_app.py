@@ -188,6 +188,26 @@ def test_flow_buffer_stacks_live_flow_as_the_generator_does():
     assert buffer.period == pytest.approx(1 / 12)  # flow is between consecutive frames
 
 
+def test_flow_views_at_each_stride_end_at_the_newest_flow():
+    """--strides 1,2 on flow: one view per stride, each ending at the newest flow; ready once the longer is full."""
+    import miniatures
+
+    config = {"flow_method": "dis", "prepared_size": 60, "size": 32, "fps": 12, "flow_pairs": 2, "stride": 2, "frames": 3}
+    config["modality"] = "flow"
+    alone, both = buffers.make_buffer(config), buffers.make_buffer(config, strides=[1, 2])
+    for frame in miniatures.moving_frames(9, 60, 80, seed=4, speed=3):  # 8 flows: both are full
+        ready = both.add(frame), alone.add(frame)
+    assert ready == (True, True) and alone.views().shape == (1, 3, 32, 32, 4)
+    views, flows = both.views(), list(both.flows)
+    assert views.shape == (2, 3, 32, 32, 4)
+    np.testing.assert_array_equal(views[1], alone.views()[0])  # the run's stride: the view it sees alone
+    np.testing.assert_array_equal(views[0][2], np.concatenate(flows[-2:], axis=-1))  # the newest two flows
+    np.testing.assert_array_equal(views[0][0], np.concatenate(flows[-4:-2], axis=-1))  # 1 apart, not 2
+    for stream, kind in ((True, "a streaming model"), (False, "a keypoint model")):
+        with pytest.raises(ValueError, match=f"--strides sets the views of a clip of frames or flow; this run is {kind}"):
+            buffers.make_buffer({**config, "modality": "keypoints"}, "model.task", stream=stream, strides=[1, 2])
+
+
 def test_a_steady_flow_run_takes_the_camera_out_of_live_flow():
     """A picture panning right 2 px a frame: DIS sees it move (+2 px = +0.1), its -steady form sees it still."""
     texture = cv2.GaussianBlur(np.random.default_rng(0).uniform(0, 255, (80, 120)), (0, 0), 1.5).astype(np.uint8)
