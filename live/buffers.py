@@ -140,13 +140,16 @@ class FlowBuffer:
         self.previous = None
 
     def views(self):
-        return np.stack([self.clip(stride) for stride in self.strides])
+        flows = list(self.flows)  # once for all the views
+        return np.stack([self._stack(flows, stride) for stride in self.strides])
 
-    def clip(self, stride=None):
-        """(positions, height, width, 2 * pairs) at `stride` (default: the run's), ending at the newest flow."""
-        stride = stride or self.stride
-        flows = list(self.flows)[-((self.positions - 1) * stride + self.pairs) :]
-        starts = range(0, (self.positions - 1) * stride + 1, stride)
+    def clip(self):
+        """(positions, height, width, 2 * pairs) at the run's stride, ending at the newest flow."""
+        return self._stack(list(self.flows), self.stride)
+
+    def _stack(self, flows, stride):
+        """The positions `stride` flow fields apart, ending at the newest of `flows`."""
+        starts = range(len(flows) - (self.positions - 1) * stride - self.pairs, len(flows) - self.pairs + 1, stride)
         return np.stack([np.concatenate(flows[start : start + self.pairs], axis=-1) for start in starts])
 
 
